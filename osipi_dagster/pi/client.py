@@ -1,0 +1,205 @@
+"""A small, Dagster-free PI Web API client: auth, retries, paging, PI-shaped errors.
+
+One ``httpx.Client`` (pooled keep-alive connections, gzip) is shared by the threads of the extraction
+pool; httpx clients are thread-safe. Responses are decoded with orjson.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from osipi_dagster.pi.errors import PIAuthenticationError, PIMalformedResponseError, PIWebAPIError
+
+log = logging.getLogger(__name__)
+
+# Statuses worth retrying: rate limit, overloaded/unavailable gateway or server.
+RETRYABLE_STATUS = {429, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5  # per request, including the first
+    backoff_seconds: float = 0.5  # first delay; doubles each attempt, with full jitter
+    max_backoff_seconds: float = 30.0
+    budget: int = 200  # retries allowed across the whole client (stops retry storms)
+
+
+@dataclass
+class ClientStats:
+    """What the client did: requests, bytes and retries (reported as asset metadata)."""
+
+    requests: int = 0
+    bytes_received: int = 0
+    retries: int = 0
+
+
+class PIWebAPIClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: httpx.Auth | None = None,
+        headers: dict[str, str] | None = None,
+        verify_tls: bool = True,
+        timeout_seconds: float = 60.0,
+        max_connections: int = 8,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.base_url = base_url.rstrip("/") + "/"
+        self.retry = retry or RetryPolicy()
+        self.stats = ClientStats()
+        self._lock = threading.Lock()
+        self._http = httpx.Client(
+            auth=auth,
+            headers={"Accept": "application/json", "Accept-Encoding": "gzip", **(headers or {})},
+            verify=verify_tls,
+            timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0)),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> PIWebAPIClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.base_url + path.lstrip("/")
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, params: Any = None, json_body: Any = None) -> Any:
+        """Send one request, retrying connect errors, timeouts, 429 and 5xx gateway errors.
+
+        Returns the decoded JSON body. Raises :class:`PIWebAPIError` naming the URL and PI's errors.
+        """
+        url = self.url(path)
+        headers = {}
+        content = None
+        if json_body is not None:
+            content = orjson.dumps(json_body)
+            # PI Web API's CSRF defence rejects POST/PUT/PATCH/DELETE without this header.
+            headers = {"Content-Type": "application/json", "X-Requested-With": "osipi-dagster"}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._http.request(method, url, params=params, content=content, headers=headers)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                if self._may_retry(attempt):
+                    self._sleep_before_retry(attempt, None, f"{type(exc).__name__} on {url}")
+                    continue
+                raise PIWebAPIError(f"Cannot reach the PI Web API ({type(exc).__name__}: {exc})", url=url) from exc
+            with self._lock:
+                self.stats.requests += 1
+                self.stats.bytes_received += len(response.content)
+            if response.status_code in RETRYABLE_STATUS and self._may_retry(attempt):
+                self._sleep_before_retry(attempt, response.headers.get("Retry-After"),
+                                         f"HTTP {response.status_code} on {url}")
+                continue
+            return self._decode(response, url)
+
+    def get(self, path: str, params: Any = None) -> Any:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self.request("POST", path, json_body=body)
+
+    def _may_retry(self, attempt: int) -> bool:
+        with self._lock:
+            if attempt >= self.retry.max_attempts or self.stats.retries >= self.retry.budget:
+                return False
+            self.stats.retries += 1
+            return True
+
+    def _sleep_before_retry(self, attempt: int, retry_after: str | None, reason: str) -> None:
+        delay = min(self.retry.max_backoff_seconds, self.retry.backoff_seconds * 2 ** (attempt - 1))
+        delay = random.uniform(0, delay)  # full jitter: concurrent workers do not retry in lockstep
+        if retry_after:
+            try:
+                delay = max(delay, min(float(retry_after), self.retry.max_backoff_seconds))
+            except ValueError:
+                pass  # an HTTP-date Retry-After: keep the computed backoff
+        log.warning("PI Web API: %s; retry %d in %.1fs", reason, attempt, delay)
+        time.sleep(delay)
+
+    @staticmethod
+    def _decode(response: httpx.Response, url: str) -> Any:
+        status = response.status_code
+        try:
+            body = orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError as exc:
+            if status < 400:
+                raise PIMalformedResponseError(
+                    f"PI Web API returned a body that is not valid JSON ({exc})", url=url, status=status) from exc
+            body = None
+        if status in (401, 403):
+            message = (body or {}).get("Message") if isinstance(body, dict) else None
+            raise PIAuthenticationError("PI Web API refused the credentials", url=url, status=status,
+                                        errors=[message] if message else _errors(body))
+        if status >= 400:
+            raise PIWebAPIError("PI Web API request failed", url=url, status=status,
+                                errors=_errors(body) or [response.text[:300]])
+        if isinstance(body, dict) and body.get("WebException"):
+            # An error while the server was streaming the body after a 2xx status (§0).
+            exc_info = body["WebException"]
+            raise PIWebAPIError("PI Web API failed while sending the response", url=url,
+                                status=exc_info.get("StatusCode"), errors=exc_info.get("Errors"))
+        return body
+
+    # -- discovery --------------------------------------------------------------------------------
+
+    def paged(self, path: str, params: dict | None = None, page_size: int = 1000) -> Iterator[dict]:
+        """All ``Items`` of a collection, page by page (``startIndex`` += page size until a short page)."""
+        start = 0
+        while True:
+            body = self.get(path, {**(params or {}), "startIndex": start, "maxCount": page_size})
+            items = items_of(body, self.url(path))
+            yield from items
+            if len(items) < page_size:
+                return
+            start += page_size
+
+    def data_server(self, name: str | None = None) -> dict:
+        """The data server named ``name`` (or the only/first one)."""
+        if name:
+            return self.get("dataservers", {"name": name})
+        servers = items_of(self.get("dataservers"), self.url("dataservers"))
+        if not servers:
+            raise PIWebAPIError("The PI Web API lists no data servers", url=self.url("dataservers"))
+        return servers[0]
+
+    def points(self, data_server_webid: str, name_filter: str = "*", page_size: int = 1000,
+               selected_fields: str | None = None) -> Iterator[dict]:
+        params = {"nameFilter": name_filter}
+        if selected_fields:
+            params["selectedFields"] = selected_fields
+        return self.paged(f"dataservers/{data_server_webid}/points", params, page_size)
+
+
+def items_of(body: Any, url: str) -> list:
+    """The ``Items`` list of a collection body, or a clear error when the shape is wrong."""
+    if not isinstance(body, dict) or not isinstance(body.get("Items"), list):
+        raise PIMalformedResponseError("PI Web API response has no 'Items' list", url=url)
+    return body["Items"]
+
+
+def _errors(body: Any) -> list[str]:
+    if isinstance(body, dict):
+        errors = body.get("Errors") or ([body["Message"]] if body.get("Message") else [])
+        return [str(e) for e in errors]
+    return []

@@ -1,0 +1,1 @@
+"""Plain polars transforms: PI JSON and raw frames in, the tables' schemas out. No Dagster, no HTTP."""

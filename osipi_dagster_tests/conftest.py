@@ -1,0 +1,22 @@
+"""Shared fixtures: a real mock PI Web API process (frozen clock) and a temporary Delta root."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from mock_pi.config import MockConfig
+from osipi_dagster_tests.mock_server import running_mock
+
+# The frozen "now" of the shared mock: data exists up to this instant.
+MOCK_NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+MOCK_TAGS = 500
+MOCK_CONFIG = MockConfig(tags=MOCK_TAGS, now=MOCK_NOW)
+
+
+@pytest.fixture(scope="module")
+def mock_pi_url():
+    """A mock PI Web API server process for the tests of one module; stopped after them."""
+    with running_mock("--tags", str(MOCK_TAGS), "--now", MOCK_NOW.isoformat()) as server:
+        yield server.url
