@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from mock_pi.config import MockConfig
-from osipi_dagster_tests.mock_server import running_mock
+from mock_pi.process import running_mock
 
 # The frozen "now" of the shared mock: data exists up to this instant.
 MOCK_NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)

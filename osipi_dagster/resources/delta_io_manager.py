@@ -58,12 +58,16 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
         metadata: dict[str, Any] = {"dagster/row_count": df.height}
         if table_slice.partition_dimensions:
             metadata["dagster/partition_row_count"] = df.height
-        if not _has_time_window(table_slice):
+        partitioned = bool(table_slice.partition_dimensions)
+        if (partitioned and not _has_time_window(table_slice)) or (not partitioned and _stock_mode(context)):
             super().handle_output(context, table_slice, df, connection)
             return metadata
 
         mode, write_options = _write_settings(context, connection)
-        write = _overwrite_window if mode == "overwrite" else _append_to_window
+        if not partitioned:
+            write = _overwrite_table  # the stock path logs a stats error with deltalake 1.x
+        else:
+            write = _overwrite_window if mode == "overwrite" else _append_to_window
         data = df.to_arrow()  # a table, not a reader, so that a retry can write it again
         for attempt in range(1, _COMMIT_ATTEMPTS + 1):
             try:
@@ -119,6 +123,12 @@ def _has_time_window(table_slice: TableSlice) -> bool:
         isinstance(dimension.partitions, TimeWindow)
         for dimension in table_slice.partition_dimensions or []
     )
+
+
+def _stock_mode(context: OutputContext) -> bool:
+    """An unpartitioned output asking for a mode other than overwrite (append/error/ignore)."""
+    mode = (context.definition_metadata or {}).get("mode") or (context.resource_config or {}).get("mode")
+    return mode not in (None, "overwrite")
 
 
 def _write_settings(
@@ -178,6 +188,18 @@ def _overwrite_window(
         predicate=predicate,
         schema_mode="merge",
         **write_options,
+    )
+
+
+def _overwrite_table(
+    data: pa.Table,
+    table_slice: TableSlice,
+    connection: TableConnection,
+    write_options: dict[str, Any],
+) -> None:
+    """Replace an unpartitioned table, schema included (a new version; history keeps the old)."""
+    write_deltalake(
+        connection.table_uri, data, mode="overwrite", schema_mode="overwrite", **write_options
     )
 
 
