@@ -7,12 +7,11 @@ from datetime import datetime, timezone
 import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
-from dagster_deltalake import LocalConfig
 
 from mock_pi.universe import Universe
 from osipi_dagster.assets import pi_tag_catalog, pi_timeseries
 from osipi_dagster.definitions import defs
-from osipi_dagster.resources.delta_io_manager import WindowedDeltaLakePolarsIOManager
+from osipi_dagster.resources import build_resources
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.transforms.timeseries import KEY
 from osipi_dagster_tests.conftest import MOCK_CONFIG
@@ -33,10 +32,7 @@ def delta_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def resources(mock_pi_url, delta_root):
-    return {
-        "pi": PIWebAPIResource(base_url=mock_pi_url, streams_per_request=64),
-        "io_manager": WindowedDeltaLakePolarsIOManager(root_uri=str(delta_root), storage_options=LocalConfig()),
-    }
+    return build_resources(PIWebAPIResource(base_url=mock_pi_url, streams_per_request=64), str(delta_root))
 
 
 @pytest.fixture(scope="module")

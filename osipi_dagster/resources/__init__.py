@@ -10,6 +10,7 @@ from dagster import EnvVar
 from dagster_deltalake import LocalConfig, S3Config
 
 from osipi_dagster.resources.delta_io_manager import WindowedDeltaLakePolarsIOManager
+from osipi_dagster.resources.lakehouse import DeltaLakehouse
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 
 DEFAULT_PI_WEB_API_URL = "http://127.0.0.1:8010/piwebapi"  # the bundled mock's default port
@@ -46,11 +47,15 @@ def pi_web_api_from_env() -> PIWebAPIResource:
     )
 
 
-def delta_io_manager_from_env() -> WindowedDeltaLakePolarsIOManager:
-    root = delta_root()
+def build_resources(pi: PIWebAPIResource, root: str) -> dict:
+    """Every resource the definitions need, for one PI Web API and one Delta root (env, tests, benchmarks)."""
     storage = S3Config() if root.startswith("s3://") else LocalConfig()
-    return WindowedDeltaLakePolarsIOManager(root_uri=root, storage_options=storage)
+    return {
+        "pi": pi,
+        "io_manager": WindowedDeltaLakePolarsIOManager(root_uri=root, storage_options=storage),
+        "lakehouse": DeltaLakehouse(root_uri=root),
+    }
 
 
 def resources_from_env() -> dict:
-    return {"pi": pi_web_api_from_env(), "io_manager": delta_io_manager_from_env()}
+    return build_resources(pi_web_api_from_env(), delta_root())
