@@ -1,14 +1,19 @@
 """``pi_timeseries``: every recorded value, hourly partitions; a rerun replaces exactly its hours."""
 
-import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import polars as pl
-from dagster import AssetExecutionContext, BackfillPolicy, asset
+import pyarrow as pa
+from dagster import AssetExecutionContext, Backoff, BackfillPolicy, Jitter, Output, RetryPolicy, asset
 
+from osipi_dagster.automation import hourly_settle_condition
 from osipi_dagster.partitions import hourly_partitions
+from osipi_dagster.pi.recorded import RecordedExtractor
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
-from osipi_dagster.transforms.timeseries import timeseries_frame
+from osipi_dagster.transforms.timeseries import TIMESERIES_SCHEMA, timeseries_frame
+
+ARROW_SCHEMA = pl.DataFrame(schema=TIMESERIES_SCHEMA).to_arrow().schema
 
 
 def hour_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
@@ -20,35 +25,54 @@ def hour_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetim
     return windows
 
 
+def timeseries_batches(extractor: RecordedExtractor, tags: pl.DataFrame,
+                       windows: list[tuple[datetime, datetime]], log) -> Iterator[pa.RecordBatch]:
+    """Read and convert one hour at a time, so a 90-day range run holds one hour in memory."""
+    webids = tags["webid"].to_list()
+    for number, (start, end) in enumerate(windows, 1):
+        frame = timeseries_frame(extractor.extract(webids, start, end), tags)
+        log.info(f"{start:%Y-%m-%d %H:%M} ({number}/{len(windows)}): {frame.height:,} values")
+        yield from frame.to_arrow().cast(ARROW_SCHEMA).to_batches()
+    stats = extractor.stats
+    log.info(f"Read {stats.rows:,} values of {len(webids):,} tags in {stats.seconds:.1f}s with "
+             f"{extractor.client.stats.requests:,} requests ({stats.paged_streams} streams paged, "
+             f"{stats.retried_streams} retried alone, {extractor.client.stats.retries} request retries)")
+
+
 @asset(
     group_name="bronze",
     kinds={"polars", "deltalake"},
     partitions_def=hourly_partitions,
+    # One run per selected range (also what `dagster asset materialize --partition-range` needs);
+    # the output streams hour by hour, so memory does not grow with the range.
     backfill_policy=BackfillPolicy.single_run(),
+    # A conflicting concurrent commit or a transient PI outage: run the step again.
+    retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
     metadata={"schema": "bronze", "partition_expr": "timestamp"},
+    automation_condition=hourly_settle_condition(),
     pool="pi_web_api",
 )
-def pi_timeseries(context: AssetExecutionContext, pi: PIWebAPIResource, pi_tag_catalog: pl.DataFrame) -> pl.DataFrame:
-    """One row per recorded value of every catalogued tag in the partition's hour(s): tag webid and
-    name, UTC timestamp, numeric value, original text for strings/digital states, PI quality flags,
-    units. Complete or failed — a tag that cannot be read fails the run, naming the tag."""
+def pi_timeseries(context: AssetExecutionContext, pi: PIWebAPIResource,
+                  pi_tag_catalog: pl.DataFrame) -> Output[pa.RecordBatchReader]:
+    """One row per recorded value of every active tag in the partition's hour(s): tag webid and name,
+    UTC timestamp, numeric value, original text for strings/digital states, PI quality flags, units.
+
+    The window's rows are replaced as one Delta commit, complete or not at all: a tag that cannot be
+    read fails the run, naming the tag. Rows of points since removed from PI are kept (they can no
+    longer be read, and their history stays).
+    """
     window = context.partition_time_window
-    extractor = pi.extractor(progress=context.log.info)
-    webids = pi_tag_catalog["webid"].to_list()
-    began = time.perf_counter()
-    raw = pl.concat([extractor.extract(webids, start, end) for start, end in hour_windows(window.start, window.end)])
-    frame = timeseries_frame(raw, pi_tag_catalog)
-    seconds = time.perf_counter() - began
-    stats = extractor.stats
-    context.add_output_metadata({
-        "dagster/row_count": frame.height,
-        "tags": len(webids),
-        "tags_with_values": frame["tag_webid"].n_unique(),
-        "pi_requests": pi.client.stats.requests,
-        "pi_retries": pi.client.stats.retries,
-        "paged_streams": stats.paged_streams,
-        "retried_streams": stats.retried_streams,
-        "extract_seconds": round(seconds, 3),
-        "values_per_second": round(frame.height / seconds) if seconds else 0,
-    })
-    return frame
+    windows = hour_windows(window.start, window.end)
+    active = pi_tag_catalog.filter(pl.col("is_active"))
+    removed = pi_tag_catalog.filter(~pl.col("is_active"))["webid"].to_list()
+    context.log.info(f"Loading {len(windows)} hour(s) of {active.height:,} tags "
+                     f"({len(removed)} removed tags' history kept)")
+    batches = timeseries_batches(pi.extractor(progress=context.log.debug), active, windows, context.log)
+    return Output(
+        pa.RecordBatchReader.from_batches(ARROW_SCHEMA, batches),
+        metadata={
+            "tags": active.height,
+            "hours": len(windows),
+            "delta_keep_rows": {"column": "tag_webid", "values": removed},
+        },
+    )

@@ -14,6 +14,7 @@ Asset definition metadata honoured for time-window partitions:
 """
 
 import datetime as dt
+import functools
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.dataset as ds
 from dagster import InputContext, MetadataValue, OutputContext, TableColumn, TableSchema
 from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.storage.db_io_manager import (
@@ -54,6 +56,8 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
         obj: pl.DataFrame | pl.LazyFrame,
         connection: TableConnection,
     ) -> Mapping[str, Any]:
+        if isinstance(obj, pa.RecordBatchReader):
+            return self._handle_stream(context, table_slice, obj, connection)
         df = obj.collect() if isinstance(obj, pl.LazyFrame) else obj
         metadata: dict[str, Any] = {"dagster/row_count": df.height}
         if table_slice.partition_dimensions:
@@ -66,8 +70,10 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
         mode, write_options = _write_settings(context, connection)
         if not partitioned:
             write = _overwrite_table  # the stock path logs a stats error with deltalake 1.x
+        elif mode == "overwrite":
+            write = functools.partial(_overwrite_window, keep=_keep_clause(_keep_rows(context)))
         else:
-            write = _overwrite_window if mode == "overwrite" else _append_to_window
+            write = _append_to_window
         data = df.to_arrow()  # a table, not a reader, so that a retry can write it again
         for attempt in range(1, _COMMIT_ATTEMPTS + 1):
             try:
@@ -96,6 +102,51 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
             ),
         }
 
+    def _handle_stream(
+        self,
+        context: OutputContext,
+        table_slice: TableSlice,
+        reader: pa.RecordBatchReader,
+        connection: TableConnection,
+    ) -> Mapping[str, Any]:
+        """Write a stream of record batches as one commit, holding one batch in memory at a time.
+
+        Long range runs (a backfill of many hours) stream hour by hour. A stream cannot be replayed,
+        so a commit conflict is not retried here: the asset's RetryPolicy re-runs the step.
+        """
+        if not _has_time_window(table_slice):
+            raise TypeError("Streamed (RecordBatchReader) outputs are supported for time-window partitions only")
+        mode, write_options = _write_settings(context, connection)
+        if mode != "overwrite":
+            raise ValueError("Streamed outputs replace their window: use mode 'overwrite'")
+        rows = 0
+
+        def counted():
+            nonlocal rows
+            for batch in reader:
+                rows += batch.num_rows
+                yield batch
+
+        table = _open_table(connection)
+        schema = table.schema() if table is not None else Schema.from_arrow(reader.schema)
+        predicate = _sql_predicate(table_slice.partition_dimensions or [], schema) + _keep_clause(
+            _keep_rows(context)
+        )
+        stream = pa.RecordBatchReader.from_batches(reader.schema, counted())
+        write_deltalake(
+            connection.table_uri, stream, mode="overwrite", predicate=predicate, schema_mode="merge",
+            **write_options,
+        )
+        return {
+            "dagster/row_count": rows,
+            "dagster/partition_row_count": rows,
+            "table_uri": connection.table_uri,
+        }
+
+    @property
+    def supported_types(self) -> Sequence[type[object]]:
+        return [pl.DataFrame, pl.LazyFrame, pa.RecordBatchReader]
+
     def load_input(
         self, context: InputContext, table_slice: TableSlice, connection: TableConnection
     ) -> pl.DataFrame | pl.LazyFrame:
@@ -115,7 +166,35 @@ class WindowedDeltaLakePolarsIOManager(DeltaLakePolarsIOManager):
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
-        return [WindowedDeltaLakePolarsTypeHandler(), DeltaLakePyArrowTypeHandler()]
+        return [WindowedDeltaLakePolarsTypeHandler(), _PyArrowTableHandler()]
+
+
+class _PyArrowTableHandler(DeltaLakePyArrowTypeHandler):
+    """Stock handling of ``pa.Table`` / datasets; record-batch streams go to the windowed handler."""
+
+    @property
+    def supported_types(self) -> Sequence[type[object]]:
+        return [pa.Table, ds.Dataset]
+
+
+def _keep_rows(context: OutputContext) -> dict | None:
+    """Rows of the window this write must leave alone, from the output's runtime metadata.
+
+    ``Output(df, metadata={"delta_keep_rows": {"column": "tag_webid", "values": [...]}})`` narrows
+    "replace the window" to "replace the window except these rows" — e.g. the history of PI points
+    that were deleted from the server and so cannot be read again.
+    """
+    keep = (context.output_metadata or {}).get("delta_keep_rows")
+    keep = getattr(keep, "value", keep)  # a JsonMetadataValue once Dagster normalised it
+    return keep if keep and keep.get("values") else None
+
+
+def _keep_clause(keep: dict | None) -> str:
+    if not keep:
+        return ""
+    column = '"' + keep["column"].replace('"', '""') + '"'
+    values = ", ".join(f"'{escape_sql_string_literal(str(v))}'" for v in keep["values"])
+    return f" AND NOT ({column} IN ({values}))"
 
 
 def _has_time_window(table_slice: TableSlice) -> bool:
@@ -169,6 +248,7 @@ def _overwrite_window(
     table_slice: TableSlice,
     connection: TableConnection,
     write_options: dict[str, Any],
+    keep: str = "",
 ) -> None:
     """Replace the window's rows; delta-rs rejects rows outside the predicate, even on creation.
 
@@ -177,7 +257,7 @@ def _overwrite_window(
     """
     table = _open_table(connection)
     schema = table.schema() if table is not None else Schema.from_arrow(data.schema)
-    predicate = _sql_predicate(table_slice.partition_dimensions or [], schema)
+    predicate = _sql_predicate(table_slice.partition_dimensions or [], schema) + keep
     if data.num_rows == 0 and table is not None:
         table.delete(predicate, commit_properties=write_options["commit_properties"])
         return

@@ -1,4 +1,4 @@
-"""PI point objects → the ``pi_tag_catalog`` table."""
+"""PI point objects → the ``pi_tag_catalog`` table, with the history of which points exist."""
 
 from __future__ import annotations
 
@@ -26,15 +26,19 @@ POINT_COLUMNS: dict[str, tuple[str, pl.DataType]] = {
 }
 SELECTED_FIELDS = ";".join(f"Items.{field}" for field in POINT_COLUMNS)
 
+UTC = pl.Datetime("us", "UTC")
 CATALOG_SCHEMA = {
     **{column: dtype for column, dtype in POINT_COLUMNS.values()},
     "data_server": pl.String(),
-    "loaded_at": pl.Datetime("us", "UTC"),
+    "first_seen_at": UTC,  # first load that listed the point
+    "last_seen_at": UTC,  # latest load that listed it
+    "removed_at": UTC,  # first load that no longer listed it (null while it exists)
+    "is_active": pl.Boolean(),
 }
 
 
-def catalog_frame(points: Iterable[dict], data_server: str, loaded_at: datetime) -> pl.DataFrame:
-    """One row per PI point, sorted by name; a point listed twice (paging shift) is kept once."""
+def points_frame(points: Iterable[dict], data_server: str) -> pl.DataFrame:
+    """One row per listed PI point; a point listed twice (pages shifting during paging) is kept once."""
     rows = {field: [] for field in POINT_COLUMNS}
     for point in points:
         for field, values in rows.items():
@@ -43,8 +47,24 @@ def catalog_frame(points: Iterable[dict], data_server: str, loaded_at: datetime)
         {column: rows[field] for field, (column, _) in POINT_COLUMNS.items()},
         schema={column: dtype for column, dtype in POINT_COLUMNS.values()},
     )
-    return (
-        frame.unique(subset="webid", keep="first", maintain_order=True)
-        .with_columns(data_server=pl.lit(data_server), loaded_at=pl.lit(loaded_at, dtype=pl.Datetime("us", "UTC")))
-        .sort("name")
+    return frame.unique(subset="webid", keep="first", maintain_order=True).with_columns(
+        data_server=pl.lit(data_server))
+
+
+def catalog_frame(listed: pl.DataFrame, previous: pl.DataFrame | None, loaded_at: datetime) -> pl.DataFrame:
+    """The new catalog: listed points are active; points of the previous catalog that are no longer
+    listed stay, marked removed (their history in ``pi_timeseries`` stays joinable)."""
+    now = pl.lit(loaded_at, dtype=UTC)
+    if previous is None or previous.is_empty():
+        previous = pl.DataFrame(schema=CATALOG_SCHEMA)
+    seen = previous.select("webid", "first_seen_at")
+    active = (
+        listed.join(seen, on="webid", how="left")
+        .with_columns(first_seen_at=pl.coalesce("first_seen_at", now), last_seen_at=now,
+                      removed_at=pl.lit(None, dtype=UTC), is_active=pl.lit(True))
     )
+    gone = (
+        previous.join(listed.select("webid"), on="webid", how="anti")
+        .with_columns(removed_at=pl.coalesce("removed_at", now), is_active=pl.lit(False))
+    )
+    return pl.concat([active.select(list(CATALOG_SCHEMA)), gone.select(list(CATALOG_SCHEMA))]).cast(CATALOG_SCHEMA).sort("name")

@@ -1,0 +1,53 @@
+"""When assets materialise on their own: declarative automation conditions.
+
+Why declarative conditions rather than a schedule built from the partitioned job: a schedule launches one
+partition per tick, while PI data needs a *window* of recent hours re-read each hour (late values from
+buffered interfaces), and the gold assets should follow whichever hours changed. Conditions express
+both, are evaluated by one automation sensor, and show their reasons per partition in the UI.
+
+Settings (environment): ``OSIPI_SETTLE_HOURS`` (default 3) — how many of the latest complete hours are
+re-read each hour; ``OSIPI_HOURLY_CRON`` (default ``5 * * * *``) — when, giving the interfaces a few
+minutes after the hour closes.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from dagster import AssetSelection, AutomationCondition, AutomationConditionSensorDefinition, DefaultSensorStatus
+
+SETTLE_HOURS = int(os.getenv("OSIPI_SETTLE_HOURS", "3"))
+HOURLY_CRON = os.getenv("OSIPI_HOURLY_CRON", "5 * * * *")
+DAILY_CRON = os.getenv("OSIPI_DAILY_CRON", "15 0 * * *")
+
+
+def settle_window_condition(settle: timedelta, cron: str) -> AutomationCondition:
+    """At each cron tick, (re)materialise every partition of the latest ``settle`` period.
+
+    The newest partition is loaded shortly after its hour closes; the ones before it are loaded again
+    so values that arrived late replace the first load (rows are replaced, never appended).
+    """
+    return (
+        AutomationCondition.in_latest_time_window(settle)
+        & AutomationCondition.cron_tick_passed(cron, cron_timezone="UTC")
+        & ~AutomationCondition.in_progress()
+    ).with_label(f"latest {settle} on '{cron}' (settle window)")
+
+
+def hourly_settle_condition() -> AutomationCondition:
+    return settle_window_condition(timedelta(hours=SETTLE_HOURS), HOURLY_CRON)
+
+
+def catalog_condition() -> AutomationCondition:
+    """A daily refresh of the tag catalog (descriptors, units…); the new-tag sensor reacts sooner."""
+    return (AutomationCondition.cron_tick_passed(DAILY_CRON, cron_timezone="UTC")
+            & ~AutomationCondition.in_progress()).with_label(f"daily on '{DAILY_CRON}'")
+
+
+automation_sensor = AutomationConditionSensorDefinition(
+    "osipi_automation",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+)
