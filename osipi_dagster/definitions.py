@@ -2,12 +2,24 @@
 
 from dagster import Definitions
 
-from osipi_dagster.assets import pi_tag_catalog, pi_timeseries
+from osipi_dagster.assets import (
+    pi_af_attributes,
+    pi_af_elements,
+    pi_asset_metrics_hourly,
+    pi_event_frames,
+    pi_event_frames_current,
+    pi_metrics_hourly,
+    pi_tag_catalog,
+    pi_timeseries,
+)
 from osipi_dagster.automation import automation_sensor
 from osipi_dagster.resources import resources_from_env
+from osipi_dagster.sensors import pi_new_tags_sensor
+from osipi_dagster.sensors.event_frames import pi_open_event_frames_sensor
 
 defs = Definitions(
-    assets=[pi_tag_catalog, pi_timeseries],
-    sensors=[automation_sensor],
+    assets=[pi_tag_catalog, pi_timeseries, pi_af_elements, pi_af_attributes, pi_event_frames,
+            pi_event_frames_current, pi_metrics_hourly, pi_asset_metrics_hourly],
+    sensors=[automation_sensor, pi_new_tags_sensor, pi_open_event_frames_sensor],
     resources=resources_from_env(),
 )

@@ -4,56 +4,67 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import polars as pl
 
 from mock_pi import signals
 from mock_pi.config import MockConfig
 from mock_pi.universe import Universe
 
+COLUMNS = ["tag_webid", "tag_name", "timestamp", "sequence", "value", "value_text", "good", "questionable",
+           "substituted", "annotated", "units"]
+
+
+def _tag_frame(tag, events: signals.Events) -> pl.DataFrame:
+    """One tag's events as table rows: numbers in ``value``; names/strings/system states in ``value_text``."""
+    n = len(events)
+    states = events.system_state
+    kind = tag.sensor.kind
+    value = events.value.astype(np.float64).copy()
+    text: list[str | None] = [None] * n
+    if kind == "digital":
+        text = [signals.digital_state_name(tag, int(c)) for c in events.value]
+    elif kind == "string":
+        text = [signals.string_value(tag, int(c)) for c in events.value]
+        value[:] = np.nan
+    for i in np.flatnonzero(states):
+        text[i] = signals.SYSTEM_STATES[int(states[i])]
+        value[i] = np.nan
+    return pl.DataFrame({
+        "tag_webid": [tag.webid] * n,
+        "tag_name": [tag.name] * n,
+        "timestamp": events.ts * 1_000_000,
+        "value": value,
+        "value_text": pl.Series(text, dtype=pl.String),
+        "good": states == 0,
+        "questionable": events.questionable,
+        "substituted": events.substituted,
+        "annotated": events.annotated,
+        "units": [tag.sensor.units] * n,
+    })
+
 
 def expected_timeseries(config: MockConfig, start: datetime, end: datetime, now: datetime | None = None,
-                        universe: Universe | None = None) -> pl.DataFrame:
-    """Rows of ``pi_timeseries`` for ``start <= timestamp < end`` as the generator defines them."""
+                        universe: Universe | None = None, webids: set[str] | None = None) -> pl.DataFrame:
+    """Rows of ``pi_timeseries`` for ``start <= timestamp < end`` as the generator defines them,
+    for the tags visible at ``now`` (or only ``webids``)."""
     universe = universe or Universe(config)
     now_s = (now or config.now).timestamp()
-    rows: dict[str, list] = {k: [] for k in ("tag_webid", "tag_name", "ts", "value", "value_text", "good",
-                                             "questionable", "substituted", "annotated", "units")}
+    frames = []
     for tag in universe.visible_tags(now_s):
+        if webids is not None and tag.webid not in webids:
+            continue
         events = signals.recorded(tag, start.timestamp(), end.timestamp(), now_s, config.seed,
                                   config.late_lag_seconds)
-        events = events.take(events.ts < end.timestamp())
-        kind = tag.sensor.kind
-        for i in range(len(events)):
-            state = int(events.system_state[i])
-            raw = float(events.value[i])
-            if state:
-                value, text = None, signals.SYSTEM_STATES[state]
-            elif kind == "digital":
-                value, text = raw, signals.digital_state_name(tag, int(raw))
-            elif kind == "string":
-                value, text = None, signals.string_value(tag, int(raw))
-            else:
-                value, text = raw, None
-            rows["tag_webid"].append(tag.webid)
-            rows["tag_name"].append(tag.name)
-            rows["ts"].append(int(events.ts[i]) * 1_000_000)
-            rows["value"].append(value)
-            rows["value_text"].append(text)
-            rows["good"].append(state == 0)
-            rows["questionable"].append(bool(events.questionable[i]))
-            rows["substituted"].append(bool(events.substituted[i]))
-            rows["annotated"].append(bool(events.annotated[i]))
-            rows["units"].append(tag.sensor.units)
-    frame = pl.DataFrame(rows, schema_overrides={"value": pl.Float64, "value_text": pl.String})
-    return (
-        frame.with_columns(timestamp=pl.from_epoch("ts", time_unit="us").dt.replace_time_zone("UTC"))
-        .drop("ts")
-        .with_columns(sequence=pl.int_range(pl.len(), dtype=pl.Int32).over(["tag_webid", "timestamp"]))
-    )
+        frames.append(_tag_frame(tag, events.take(events.ts < end.timestamp())))
+    frame = pl.concat(frames)
+    return frame.with_columns(
+        timestamp=pl.from_epoch("timestamp", time_unit="us").dt.replace_time_zone("UTC"),
+        value=pl.col("value").fill_nan(None),
+        sequence=pl.int_range(pl.len(), dtype=pl.Int32).over(["tag_webid", "timestamp"]),
+    ).select(COLUMNS)
 
 
 def comparable(frame: pl.DataFrame) -> pl.DataFrame:
     """Same columns in the same order, sorted by the table key, for exact equality checks."""
-    columns = ["tag_webid", "tag_name", "timestamp", "sequence", "value", "value_text", "good", "questionable",
-               "substituted", "annotated", "units"]
-    return frame.select(columns).sort(["tag_webid", "timestamp", "sequence"])
+    return frame.select(COLUMNS).sort(["tag_webid", "timestamp", "sequence"])

@@ -1,0 +1,96 @@
+"""``pi_new_tags_sensor``: notice points added to (or removed from) the PI data server.
+
+When points appear, one run refreshes ``pi_tag_catalog`` and re-loads the last
+``OSIPI_NEW_TAG_LOOKBACK_HOURS`` (default 24) hourly partitions of ``pi_timeseries`` as one range, so the
+new tags' recent history lands. Re-loading a window replaces it for all active tags — existing tags'
+rows are read again, not duplicated, and removed tags' rows are kept. When points only disappear, the
+catalog is refreshed (they are marked removed; their history stays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from datetime import datetime, timezone
+
+import polars as pl
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from osipi_dagster.assets import pi_tag_catalog, pi_timeseries
+from osipi_dagster.partitions import hourly_partitions
+from osipi_dagster.pi.points_watch import PointsCursor, count_unchanged, list_webids
+from osipi_dagster.resources.lakehouse import DeltaLakehouse
+from osipi_dagster.resources.pi_web_api import PIWebAPIResource
+
+LOOKBACK_HOURS = int(os.getenv("OSIPI_NEW_TAG_LOOKBACK_HOURS", "24"))
+FULL_CHECK_SECONDS = int(os.getenv("OSIPI_TAG_FULL_CHECK_SECONDS", "3600"))
+
+
+def _known_active_webids(lakehouse: DeltaLakehouse) -> set[str]:
+    catalog = lakehouse.scan("bronze", "pi_tag_catalog")
+    if catalog is None:
+        return set()
+    return set(catalog.filter(pl.col("is_active")).select("webid").collect()["webid"].to_list())
+
+
+def server_time(server: dict) -> float:
+    """The data server's clock (``ServerTime``): what "the last complete hour" means to PI."""
+    text = server.get("ServerTime")
+    if not text:
+        return time.time()
+    # PI prints up to 7 fractional digits (.NET ticks); Python reads at most 6.
+    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text)).timestamp()
+
+
+def lookback_range(now: float, hours: int) -> tuple[str, str] | None:
+    """First and last key of the latest ``hours`` complete hourly partitions at ``now``."""
+    keys = hourly_partitions.get_partition_keys(current_time=datetime.fromtimestamp(now, timezone.utc))[-hours:]
+    return (keys[0], keys[-1]) if keys else None
+
+
+@sensor(
+    name="pi_new_tags_sensor",
+    minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus.RUNNING,
+    target=[pi_tag_catalog, pi_timeseries],
+    description=__doc__,
+)
+def pi_new_tags_sensor(context: SensorEvaluationContext, pi: PIWebAPIResource, lakehouse: DeltaLakehouse):
+    cursor = PointsCursor.from_json(context.cursor)
+    now = time.time()
+    client = pi.client
+    server = client.data_server(pi.data_server)
+    full_check_due = cursor.count is None or now - cursor.full_check_at >= FULL_CHECK_SECONDS
+    if not full_check_due and count_unchanged(client, server["WebId"], pi.tag_filter, cursor.count):
+        return SkipReason(f"{cursor.count:,} points, count unchanged (1 probe request)")
+
+    listed = list_webids(client, server["WebId"], pi.tag_filter)
+    known = _known_active_webids(lakehouse)
+    new, removed = listed - known, known - listed
+    next_cursor = PointsCursor(count=len(listed), full_check_at=now).to_json()
+    if not new and not removed:
+        return SensorResult(skip_reason=f"{len(listed):,} points, none new or removed", cursor=next_cursor)
+
+    reason = f"{len(new):,} new and {len(removed):,} removed points ({len(listed):,} listed)"
+    context.log.info(reason)
+    change_id = hashlib.sha1("".join(sorted(new | removed)).encode()).hexdigest()[:12]
+    tags = {"osipi/reason": reason}
+    selection = [pi_tag_catalog.key]
+    window = lookback_range(server_time(server), LOOKBACK_HOURS) if new else None
+    if window:
+        selection.append(pi_timeseries.key)
+        tags |= {"dagster/asset_partition_range_start": window[0],
+                 "dagster/asset_partition_range_end": window[1]}
+    return SensorResult(
+        run_requests=[RunRequest(run_key=f"points-{change_id}", asset_selection=selection, tags=tags)],
+        cursor=next_cursor,
+    )
