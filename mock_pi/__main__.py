@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
 
 import uvicorn
 
 from mock_pi.config import ENV_VAR, Expansion, MockConfig
+from mock_pi.faults import FaultSettings
 
 
 def _utc(text: str) -> datetime:
@@ -21,6 +25,10 @@ def _expansion(text: str) -> Expansion:
     if not tags:
         raise argparse.ArgumentTypeError("expected TIME=TAGS, e.g. 2026-11-20T12:00:00Z=10000")
     return Expansion(_utc(at), int(tags))
+
+
+def _flag(text: str) -> bool:
+    return text.lower() in ("1", "true", "yes", "on")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,15 +48,65 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--username", help="require HTTP Basic auth with this user")
     parser.add_argument("--password", help="password for --username")
     parser.add_argument("--token", help="require this Bearer token")
+    parser.add_argument("--rate-limit", type=int, default=0, metavar="N",
+                        help="answer 429 above N requests per second per client IP (0 = off)")
+    parser.add_argument("--max-request-bytes", type=int, default=4 * 1024 * 1024,
+                        help="MaxRequestContentLength: larger bodies get 413")
+    parser.add_argument("--no-csrf", action="store_true", help="do not require X-Requested-With on POST")
+    parser.add_argument("--no-gzip", action="store_true", help="never compress responses")
+    parser.add_argument("--config", metavar="FILE", help="a MockConfig JSON file (flags given explicitly win)")
+    faults = parser.add_argument_group("fault injection (also POST /admin/faults)")
+    faults.add_argument("--faults-file", metavar="FILE", help="JSON object of fault settings")
+    for name, kind, help_text in FAULT_FLAGS:
+        flag = f"fault_{name}" if name in ("limit", "path_regex") else name
+        faults.add_argument(f"--{flag.replace('_', '-')}", dest=f"fault_{name}", type=kind, default=None,
+                            help=help_text)
     parser.add_argument("--log-level", default="warning")
     return parser
 
 
+FAULT_FLAGS = [
+    ("latency_ms", float, "added latency per request (ms)"),
+    ("latency_jitter_ms", float, "plus a uniform random latency up to this (ms)"),
+    ("rate_429", float, "share of requests answered 429 'Rate limit was reached' (0..1)"),
+    ("rate_503", float, "share of requests answered 503 (0..1)"),
+    ("retry_after_s", int, "Retry-After seconds on injected 429/503"),
+    ("hang_rate", float, "share of requests that hang (0..1)"),
+    ("hang_seconds", float, "how long a hung request hangs"),
+    ("batch_item_rate", float, "share of batch sub-requests answered 500 (0..1)"),
+    ("batch_fail_one", _flag, "one sub-request of every batch answers 500 (true/false)"),
+    ("malformed_rate", float, "share of 2xx bodies replaced by malformed JSON (0..1)"),
+    ("truncated_rate", float, "share of 2xx bodies truncated (0..1)"),
+    ("webexception_rate", float, "share of 2xx collection bodies cut short with a WebException (0..1)"),
+    ("path_regex", str, "only requests whose path matches this regex get faults"),
+    ("limit", int, "stop after this many injected faults"),
+]
+
+
 def config_from_args(args: argparse.Namespace) -> MockConfig:
-    return MockConfig(
-        seed=args.seed, tags=args.tags, now=args.now, late_lag_seconds=args.late_lag,
-        expansions=tuple(args.expansion), max_returned_items_per_call=args.max_returned_items,
-        username=args.username, password=args.password, bearer_token=args.token,
+    base = MockConfig.from_json(Path(args.config).read_text()) if args.config else MockConfig()
+    faults = dict(base.faults)
+    if args.faults_file:
+        faults.update(json.loads(Path(args.faults_file).read_text()))
+    faults.update({name: getattr(args, f"fault_{name}") for name, _, _ in FAULT_FLAGS
+                   if getattr(args, f"fault_{name}") is not None})
+    FaultSettings.from_dict(faults)  # fail fast on unknown settings
+    parser = build_parser()
+    given = {k: v for k, v in vars(args).items() if v != parser.get_default(k)}
+
+    def pick(arg: str, field: str):
+        return given[arg] if arg in given else getattr(base, field)
+
+    return replace(
+        base, seed=pick("seed", "seed"), tags=pick("tags", "tags"), now=pick("now", "now"),
+        late_lag_seconds=pick("late_lag", "late_lag_seconds"),
+        expansions=tuple(args.expansion) or base.expansions,
+        max_returned_items_per_call=pick("max_returned_items", "max_returned_items_per_call"),
+        username=pick("username", "username"), password=pick("password", "password"),
+        bearer_token=pick("token", "bearer_token"), faults=faults,
+        rate_limit_per_second=pick("rate_limit", "rate_limit_per_second"),
+        max_request_content_length=pick("max_request_bytes", "max_request_content_length"),
+        csrf_defense=base.csrf_defense and not args.no_csrf, gzip=base.gzip and not args.no_gzip,
     )
 
 

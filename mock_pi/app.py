@@ -1,329 +1,239 @@
-"""The mock PI Web API as an ASGI app (FastAPI routes, orjson bodies, PI-shaped errors).
+"""The mock PI Web API as an ASGI app.
 
-Routes follow shared/pi-web-api.md. Bodies are built as plain dicts and encoded with orjson: no
-pydantic models in the hot path. Every error is ``{"Errors": [...]}`` (401: ``{"Message": ...}``),
-never FastAPI's ``{"detail": ...}``.
+A thin ASGI shell around :class:`~mock_pi.router.Router`: it reads the request, applies the server-level
+rules in PI's order — request size (413), rate limit (429), authentication (401), CSRF defence (POST
+needs ``X-Requested-With``), injected faults — dispatches, and writes the body (gzip when the client asks).
+``/admin/*`` (fault settings, clock) bypasses all of that. Every error body is ``{"Errors": [...]}``
+(401: ``{"Message": ...}``), never a framework's ``{"detail": ...}``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import fnmatch
-import re
+import threading
 import time
-from functools import lru_cache
+import zlib
+from collections import defaultdict
+from urllib.parse import parse_qsl
 
-import numpy as np
 import orjson
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.datastructures import State
 
-from mock_pi import render, signals
+from mock_pi import batch, faults as fault_tools
 from mock_pi.config import MockConfig
-from mock_pi.signals import Events
+from mock_pi.http import JSON_TYPE, Ctx, PIError, Reply, error_reply
+from mock_pi.router import Router
+from mock_pi.routes import af as af_routes
+from mock_pi.routes import discovery, streams
+from mock_pi.state import MockPI
 from mock_pi.timeparse import TimeParseError, parse_time
-from mock_pi.universe import Tag, Universe
-from mock_pi.webid import WebIdError, decode
 
-PRODUCT_VERSION = "1.13.0.6518"
+__all__ = ["MockPI", "PIError", "create_app", "create_app_from_env", "MockApp"]
 
-
-class PIError(Exception):
-    """An error answered in the PI Web API's shape."""
-
-    def __init__(self, status: int, *errors: str):
-        super().__init__(errors[0] if errors else str(status))
-        self.status = status
-        self.errors = list(errors)
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+GZIP_MIN_BYTES = 1024
 
 
-def json_response(body, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json; charset=utf-8",
-                    headers=headers)
+class MockApp:
+    """ASGI application; ``state.mock`` is the :class:`MockPI` it serves."""
 
+    def __init__(self, mock: MockPI):
+        self.mock = mock
+        self.state = State()
+        self.state.mock = mock
+        self.router = Router()
+        discovery.register(self.router, mock)
+        streams.register(self.router, mock)
+        af_routes.register(self.router, mock)
+        self.router.add("POST", "/piwebapi/batch", self._batch)
+        self.admin = Router()
+        _register_admin(self.admin, mock)
+        self._auth = _accepted_credentials(mock.config)
+        self._rate: dict[tuple[str, int], int] = defaultdict(int)
+        self._rate_lock = threading.Lock()
 
-class MockPI:
-    """State and semantics of one mock PI System, independent of HTTP."""
-
-    def __init__(self, config: MockConfig):
-        self.config = config
-        self.universe = Universe(config)
-        self._profile = lru_cache(maxsize=None)(signals.profile)
-
-    def now_s(self) -> float:
-        return self.config.now.timestamp() if self.config.now else time.time()
-
-    def check_max_count(self, name: str, value: int) -> None:
-        limit = self.config.max_returned_items_per_call
-        if value > limit:
-            raise PIError(400, f"Parameter '{name}' is greater than the maximum allowed ({limit}).")
-        if value < 1:
-            raise PIError(400, f"Parameter '{name}' must be greater than 0.")
-
-    def tag(self, web_id: str) -> Tag:
-        try:
-            tag = self.universe.find_tag(web_id)
-        except WebIdError as exc:
-            raise PIError(400, str(exc)) from exc
-        if tag is None or tag.created_s > self.now_s():
-            raise PIError(404, f"The specified PI Point was not found. WebId: '{web_id}'.")
-        return tag
-
-    def recorded(self, tag: Tag, start_s: float, end_s: float, max_count: int) -> tuple[Events, bool]:
-        """Recorded events between two times, truncated silently at ``max_count`` like PI does.
-
-        Returns the events and whether they are in descending order (``end < start``).
-        """
-        descending = end_s < start_s
-        lo, hi = (end_s, start_s) if descending else (start_s, end_s)
-        events = signals.recorded(tag, lo, hi, self.now_s(), self.config.seed, self.config.late_lag_seconds,
-                                  self._profile(tag))
-        if descending:
-            events = events.take(slice(None, None, -1))
-        if len(events) > max_count:
-            events = events.take(slice(0, max_count))
-        return events, descending
-
-
-# -- request helpers --------------------------------------------------------------------------------
-
-def params(request: Request) -> dict[str, list[str]]:
-    """Query parameters with case-insensitive names (as the ASP.NET server treats them)."""
-    out: dict[str, list[str]] = {}
-    for name, value in request.query_params.multi_items():
-        out.setdefault(name.lower(), []).append(value)
-    return out
-
-
-def one(p: dict[str, list[str]], name: str, default: str | None = None) -> str | None:
-    values = p.get(name.lower())
-    return values[0] if values else default
-
-
-def int_param(p: dict[str, list[str]], name: str, default: int) -> int:
-    text = one(p, name)
-    if text is None:
-        return default
-    try:
-        return int(text)
-    except ValueError as exc:
-        raise PIError(400, f"The value '{text}' is not valid for parameter '{name}'.") from exc
-
-
-def base_url(request: Request) -> str:
-    return f"{str(request.base_url).rstrip('/')}/piwebapi/"
-
-
-def name_filter(pattern: str | None):
-    """PI name filters: ``*``, ``?``, ``[ab]``, ``[!ab]``, case-insensitive."""
-    if not pattern or pattern == "*":
-        return None
-    return re.compile(fnmatch.translate(pattern), re.IGNORECASE).match
-
-
-def time_range(mock: MockPI, p: dict, default_start: str = "*-1d", default_end: str = "*") -> tuple[float, float]:
-    now = mock.now_s()
-    tz = one(p, "timeZone")
-    try:
-        start = parse_time(one(p, "startTime", default_start), now, tz)
-        end = parse_time(one(p, "endTime", default_end), now, tz, relative_to=start)
-    except TimeParseError as exc:
-        raise PIError(400, str(exc)) from exc
-    return start, end
-
-
-# -- auth -------------------------------------------------------------------------------------------
-
-class AuthMiddleware:
-    """Basic / Bearer auth when configured; anonymous otherwise. 401 bodies use ``Message``."""
-
-    def __init__(self, app, config: MockConfig):
-        self.app = app
-        self.accepted: set[str] = set()
-        if config.username is not None:
-            creds = base64.b64encode(f"{config.username}:{config.password or ''}".encode()).decode()
-            self.accepted.add(f"Basic {creds}")
-        if config.bearer_token:
-            self.accepted.add(f"Bearer {config.bearer_token}")
-        self.challenge = "Bearer" if config.bearer_token and config.username is None else "Basic"
+    # -- ASGI ------------------------------------------------------------------------------------
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            headers = dict(scope["headers"])
-            if headers.get(b"authorization", b"").decode("latin-1") not in self.accepted:
-                response = json_response({"Message": "Authorization has been denied for this request."}, 401,
-                                         {"WWW-Authenticate": f'{self.challenge} realm="mock_pi"'})
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        limit = self.mock.config.max_request_content_length
+        body, too_large = await _read_body(receive, limit, int(headers.get("content-length") or 0))
+        ctx = Ctx(scope["method"], scope["path"], _query(scope), headers, body, _base(scope, headers),
+                  (scope.get("client") or ("", 0))[0])
+        status, payload, extra = await self._handle(ctx, too_large)
+        out_headers = [(b"content-type", JSON_TYPE.encode())]
+        out_headers += [(k.lower().encode(), str(v).encode()) for k, v in (extra or {}).items()]
+        if self.mock.config.gzip and len(payload) >= GZIP_MIN_BYTES and "gzip" in headers.get("accept-encoding", ""):
+            compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+            payload = compressor.compress(payload) + compressor.flush()
+            out_headers += [(b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding")]
+        out_headers.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": out_headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _handle(self, ctx: Ctx, too_large: bool) -> tuple[int, bytes, dict | None]:
+        if ctx.path.startswith("/admin/"):
+            reply = self.admin.dispatch(ctx)
+            return reply.status, reply.encode(), reply.headers
+        if too_large:
+            limit = self.mock.config.max_request_content_length
+            return _error(413, f"The request content length exceeds the maximum allowed ({limit} bytes).")
+        if self._rate_limited(ctx.client):
+            return _error(429, "Rate limit was reached.", {"Retry-After": "1"})
+        if self._auth and ctx.headers.get("authorization", "") not in self._auth:
+            challenge = "Bearer" if self.mock.config.bearer_token and self.mock.config.username is None else "Basic"
+            return 401, orjson.dumps({"Message": "Authorization has been denied for this request."}), \
+                {"WWW-Authenticate": f'{challenge} realm="mock_pi"'}
+        if self.mock.config.csrf_defense and ctx.method in UNSAFE_METHODS and "x-requested-with" not in ctx.headers:
+            return _error(403, "The request is missing the 'X-Requested-With' header required by the server's "
+                               "CSRF defence (EnableCSRFDefense).")
+        f = self.mock.faults
+        f.count_request()
+        if not f.applies(ctx.path):
+            reply = self.router.dispatch(ctx)
+            return reply.status, reply.encode(), reply.headers
+        delay = f.latency_s()
+        if f.draw("hang", f.settings.hang_rate):
+            delay += f.settings.hang_seconds
+        if delay:
+            await asyncio.sleep(delay)
+        retry = {"Retry-After": str(f.settings.retry_after_s)}
+        if f.draw("rate_limited", f.settings.rate_429):
+            return _error(429, "Rate limit was reached.", retry)
+        if f.draw("unavailable", f.settings.rate_503):
+            return _error(503, "The service is temporarily unavailable.", retry)
+        reply = self.router.dispatch(ctx)
+        if reply.status < 300 and isinstance(reply.body, dict) and "Items" in reply.body and \
+                f.draw("webexception", f.settings.webexception_rate):
+            reply.body = fault_tools.with_webexception(reply.body)
+        payload = reply.encode()
+        if reply.status < 300:
+            for kind, rate in (("malformed", f.settings.malformed_rate), ("truncated", f.settings.truncated_rate)):
+                if f.draw(kind, rate):
+                    payload = fault_tools.corrupt(payload, kind)
+                    break
+        return reply.status, payload, reply.headers
+
+    def _rate_limited(self, client: str) -> bool:
+        limit = self.mock.config.rate_limit_per_second
+        if limit <= 0:
+            return False
+        second = int(time.monotonic())
+        with self._rate_lock:
+            if len(self._rate) > 10_000:
+                self._rate = defaultdict(int, {k: v for k, v in self._rate.items() if k[1] == second})
+            self._rate[(client, second)] += 1
+            return self._rate[(client, second)] > limit
+
+    # -- batch -----------------------------------------------------------------------------------
+
+    def _batch(self, ctx: Ctx) -> Reply:
+        try:
+            body = orjson.loads(ctx.body or b"null")
+        except orjson.JSONDecodeError as exc:
+            raise PIError(400, f"The batch request body is not valid JSON: {exc}") from exc
+        runner = batch.Batch(self.router.dispatch, ctx, self.mock.faults,
+                             prefetch=lambda ctxs: streams.prefetch_recorded(self.mock, ctxs))
+        return Reply(runner.run(body), 207, selected=True)
 
 
-# -- app --------------------------------------------------------------------------------------------
+def _error(status: int, message: str, headers: dict | None = None) -> tuple[int, bytes, dict | None]:
+    reply = error_reply(PIError(status, message))
+    return status, reply.encode(), headers
 
-def create_app(config: MockConfig | None = None) -> FastAPI:
-    mock = MockPI(config or MockConfig())
-    universe = mock.universe
-    app = FastAPI(title="mock PI Web API", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.mock = mock
 
-    @app.exception_handler(PIError)
-    async def _pi_error(_request: Request, exc: PIError):
-        return json_response({"Errors": exc.errors}, exc.status)
+async def _read_body(receive, limit: int, declared: int) -> tuple[bytes, bool]:
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks), size > limit or declared > limit
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException):
-        message = "The requested resource was not found." if exc.status_code == 404 else str(exc.detail)
-        return json_response({"Errors": [message]}, exc.status_code)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError):
-        return json_response({"Errors": [str(e.get("msg")) for e in exc.errors()]}, 400)
+def _query(scope) -> list[tuple[str, str]]:
+    return parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
 
-    def respond(request: Request, body: dict, p: dict | None = None) -> Response:
-        selection = render.parse_selected_fields(one(p if p is not None else params(request), "selectedFields"))
-        return json_response(render.select(body, selection))
 
-    @app.get("/piwebapi")
-    @app.get("/piwebapi/")
-    async def home(request: Request):
-        b = base_url(request)
-        return respond(request, {"Links": {"Self": b, "AssetServers": f"{b}assetservers",
-                                           "DataServers": f"{b}dataservers", "System": f"{b}system"}})
+def _base(scope, headers: dict[str, str]) -> str:
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server") or ("localhost", None)
+        host = f"{server[0]}:{server[1]}" if server[1] else server[0]
+    return f"{scope.get('scheme', 'http')}://{host}/piwebapi/"
 
-    @app.get("/piwebapi/system")
-    async def system(request: Request):
-        b = base_url(request)
-        return respond(request, {"ProductTitle": "PI Web API 2019 SP1 (osipi mock)", "ProductVersion": PRODUCT_VERSION,
-                                 "Links": {"Self": f"{b}system", "UserInfo": f"{b}system/userinfo",
-                                           "Versions": f"{b}system/versions", "Status": f"{b}system/status"}})
 
-    def data_server(request: Request) -> dict:
-        b = base_url(request)
-        wid = universe.data_server_webid
-        return {
-            "WebId": wid, "Id": str(universe.data_server_guid), "Name": mock.config.data_server,
-            "Path": f"\\\\PIServers[{mock.config.data_server}]", "IsConnected": True,
-            "ServerVersion": "3.4.440.477", "ServerTime": render.iso(np.array([int(mock.now_s())]))[0],
-            "Links": {"Self": f"{b}dataservers/{wid}", "Points": f"{b}dataservers/{wid}/points",
-                      "EnumerationSets": f"{b}dataservers/{wid}/enumerationsets"},
-        }
+def _accepted_credentials(config: MockConfig) -> set[str]:
+    accepted = set()
+    if config.username is not None:
+        creds = base64.b64encode(f"{config.username}:{config.password or ''}".encode()).decode()
+        accepted.add(f"Basic {creds}")
+    if config.bearer_token:
+        accepted.add(f"Bearer {config.bearer_token}")
+    return accepted
 
-    def check_data_server(web_id: str) -> None:
-        if web_id != universe.data_server_webid:
+
+def _register_admin(router: Router, mock: MockPI) -> None:
+    """``/admin/faults`` and ``/admin/clock``: test control, outside PI's surface (no auth, no faults)."""
+
+    def body(ctx: Ctx) -> dict:
+        try:
+            data = orjson.loads(ctx.body or b"{}")
+        except orjson.JSONDecodeError as exc:
+            raise PIError(400, f"Invalid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise PIError(400, "Expected a JSON object.")
+        return data
+
+    @router.route("GET", "/admin/faults")
+    def get_faults(ctx: Ctx):
+        return mock.faults.snapshot()
+
+    @router.route("POST", "/admin/faults")
+    def set_faults(ctx: Ctx):
+        try:
+            mock.faults.configure(body(ctx))
+        except (TypeError, ValueError) as exc:
+            raise PIError(400, str(exc)) from exc
+        return mock.faults.snapshot()
+
+    def clock() -> dict:
+        now = mock.now_s()
+        return {"Now": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "NowSeconds": now,
+                "Fixed": mock.fixed_now is not None}
+
+    @router.route("GET", "/admin/clock")
+    def get_clock(ctx: Ctx):
+        return clock()
+
+    @router.route("POST", "/admin/clock")
+    def set_clock(ctx: Ctx):
+        data = body(ctx)
+        if "now" in data:
             try:
-                decoded = decode(web_id)
-            except WebIdError as exc:
+                mock.set_now(None if data["now"] is None else parse_time(str(data["now"]), mock.now_s()))
+            except TimeParseError as exc:
                 raise PIError(400, str(exc)) from exc
-            if decoded.marker != "DS" or (decoded.guids and decoded.guids[0] != universe.data_server_guid):
-                raise PIError(404, f"The specified data server was not found. WebId: '{web_id}'.")
-
-    @app.get("/piwebapi/dataservers")
-    async def data_servers(request: Request):
-        p = params(request)
-        name, path = one(p, "name"), one(p, "path")
-        server = data_server(request)
-        if name is not None or path is not None:
-            wanted = (name or (path or "").lstrip("\\")).upper()
-            if wanted != mock.config.data_server.upper():
-                raise PIError(404, f"The specified data server '{name or path}' was not found.")
-            return respond(request, server, p)
-        return respond(request, {"Links": {}, "Items": [server]}, p)
-
-    @app.get("/piwebapi/dataservers/{web_id}")
-    async def data_server_by_id(request: Request, web_id: str):
-        check_data_server(web_id)
-        return respond(request, data_server(request))
-
-    @app.get("/piwebapi/dataservers/{web_id}/points")
-    async def points(request: Request, web_id: str):
-        check_data_server(web_id)
-        p = params(request)
-        start, count = int_param(p, "startIndex", 0), int_param(p, "maxCount", 1000)
-        mock.check_max_count("maxCount", count)
-        match = name_filter(one(p, "nameFilter"))
-        tags = sorted(universe.visible_tags(mock.now_s()), key=lambda t: t.name)
-        if match is not None:
-            tags = [t for t in tags if match(t.name)]
-        b = base_url(request)
-        kind = one(p, "webIdType", "Full")
-        page = [render.point(t, b, universe.data_server_webid, universe.point_webid(t, kind))
-                for t in tags[start:start + count]]
-        return respond(request, {"Links": {}, "Items": page}, p)
-
-    @app.get("/piwebapi/points/{web_id}")
-    async def point_by_id(request: Request, web_id: str):
-        tag = mock.tag(web_id)
-        return respond(request, render.point(tag, base_url(request), universe.data_server_webid))
-
-    @app.get("/piwebapi/points")
-    async def point_by_path(request: Request):
-        p = params(request)
-        path = one(p, "path")
-        if not path:
-            raise PIError(400, "The 'path' parameter is required.")
-        server, _, name = path.lstrip("\\").partition("\\")
-        tag = universe.tags_by_upper_name.get(name.upper()) if server.upper() == mock.config.data_server.upper() else None
-        if tag is None or tag.created_s > mock.now_s():
-            raise PIError(404, f"PI Point not found '{path}'.")
-        return respond(request, render.point(tag, base_url(request), universe.data_server_webid), p)
-
-    def recorded_body(tag: Tag, p: dict, value_selection) -> tuple[list, int]:
-        start, end = time_range(mock, p)
-        max_count = int_param(p, "maxCount", 1000)
-        mock.check_max_count("maxCount", max_count)
-        events, _desc = mock.recorded(tag, start, end, max_count)
-        return render.timed_values(tag, events, value_selection), len(events)
-
-    @app.get("/piwebapi/streams/{web_id}/recorded")
-    async def stream_recorded(request: Request, web_id: str):
-        p = params(request)
-        tag = mock.tag(web_id)
-        selection = render.parse_selected_fields(one(p, "selectedFields"))
-        items, _ = recorded_body(tag, p, render.child(selection, "Items"))
-        body = {"Links": {}, "Items": items, "UnitsAbbreviation": ""}
-        if selection is not None:
-            body = {k: v for k, v in body.items() if k in selection}
-        return json_response(body)
-
-    @app.get("/piwebapi/streamsets/recorded")
-    async def streamset_recorded(request: Request):
-        p = params(request)
-        web_ids = p.get("webid", [])
-        if not web_ids:
-            raise PIError(400, "The 'webId' parameter is required.")
-        mock.check_max_count("webId", len(web_ids))
-        selection = render.parse_selected_fields(one(p, "selectedFields"))
-        stream_sel = render.child(selection, "Items")
-        value_sel = render.child(stream_sel, "Items")
-        b = base_url(request)
-        streams = []
-        for wid in web_ids:
-            try:
-                tag = mock.tag(wid)
-            except PIError as exc:
-                if exc.status != 404:
-                    raise
-                streams.append({"WebId": wid, "Items": [], "UnitsAbbreviation": "",
-                                "WebException": {"StatusCode": 404, "Errors": exc.errors}})
-                continue
-            items, _ = recorded_body(tag, p, value_sel)
-            stream = {"WebId": wid, "Name": tag.name, "Path": tag.path,
-                      "Links": {"Source": f"{b}points/{wid}"}, "Items": items, "UnitsAbbreviation": ""}
-            if stream_sel is not None:
-                stream = {k: v for k, v in stream.items() if k in stream_sel}
-            streams.append(stream)
-        body = {"Links": {}, "Items": streams}
-        if selection is not None:
-            body = {k: v for k, v in body.items() if k in selection}
-        return json_response(body)
-
-    if mock.config.username is not None or mock.config.bearer_token:
-        app.add_middleware(AuthMiddleware, config=mock.config)
-    return app
+        if "advanceSeconds" in data:
+            mock.set_now(mock.now_s() + float(data["advanceSeconds"]))
+        return clock()
 
 
-def create_app_from_env():
+def create_app(config: MockConfig | None = None) -> MockApp:
+    return MockApp(MockPI(config or MockConfig()))
+
+
+def create_app_from_env() -> MockApp:
     """Factory for ``uvicorn --factory`` workers: the config travels in an environment variable."""
     return create_app(MockConfig.from_env())

@@ -36,7 +36,12 @@ class MockConfig:
     username: str | None = None
     password: str | None = None
     bearer_token: str | None = None
-    faults: dict = field(default_factory=dict)
+    faults: dict = field(default_factory=dict)  # mock_pi.faults.FaultSettings fields
+    # More server settings (shared/pi-web-api.md §2.6, §6.2): 0 = no rate limit (PI's default is 1000/s).
+    rate_limit_per_second: int = 0
+    max_request_content_length: int = 4 * 1024 * 1024
+    csrf_defense: bool = True
+    gzip: bool = True  # compress bodies when the client sends Accept-Encoding: gzip
 
     @property
     def total_tags(self) -> int:

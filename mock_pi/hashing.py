@@ -14,6 +14,8 @@ _MASK = (1 << 64) - 1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_KEY_MUL = np.uint64(0x100000001B3)
+_SALT_MUL = 0xC2B2AE3D27D4EB4F
 
 
 def key(*parts: object) -> int:
@@ -29,13 +31,27 @@ def _splitmix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def uniform(stream_key: int, counters: np.ndarray, salt: int) -> np.ndarray:
-    """Uniform floats in [0, 1), one per counter, for the named stream and salt."""
-    base = np.uint64((stream_key * 0x100000001B3 + salt * 0xC2B2AE3D27D4EB4F) & _MASK)
+def uniform_v(keys: np.ndarray | np.uint64, counters: np.ndarray, salt: int) -> np.ndarray:
+    """Uniform floats in [0, 1) for (key, counter) pairs (broadcast), one stream per salt.
+
+    uint64 arithmetic wraps modulo 2**64, exactly like the masked Python-int formula of :func:`uniform`.
+    """
     with np.errstate(over="ignore"):
-        bits = _splitmix(counters.astype(np.uint64) ^ base)
+        base = np.asarray(keys, dtype=np.uint64) * _KEY_MUL + np.uint64((salt * _SALT_MUL) & _MASK)
+        bits = _splitmix(np.asarray(counters).astype(np.uint64) ^ base)
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
+def uniform(stream_key: int, counters: np.ndarray, salt: int) -> np.ndarray:
+    """Uniform floats in [0, 1), one per counter, for the named stream and salt."""
+    return uniform_v(np.uint64(stream_key & _MASK), counters, salt)
+
+
 def uniform1(stream_key: int, counter: int, salt: int) -> float:
-    return float(uniform(stream_key, np.array([counter], dtype=np.int64), salt)[0])
+    """:func:`uniform` for one counter, in plain integers (no array overhead for scalar draws)."""
+    base = (stream_key * 0x100000001B3 + salt * _SALT_MUL) & _MASK
+    x = ((counter & _MASK) ^ base) + 0x9E3779B97F4A7C15 & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    x ^= x >> 31
+    return (x >> 11) * (1.0 / (1 << 53))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import orjson
 
-from mock_pi.signals import SYSTEM_STATES, Events, digital_state_name, string_value
-from mock_pi.universe import Tag
+from mock_pi.signals import DAY_S, SYSTEM_STATES, VALUE_ERROR, Events, digital_state_name, string_value
+from mock_pi.universe import DIGITAL_SETS, Tag
 
 Selection = dict[str, "Selection"] | None  # None = everything; {} at a leaf = the whole value
 
@@ -42,7 +44,7 @@ def select(obj: Any, selection: Selection) -> Any:
         return [select(item, selection) for item in obj]
     if isinstance(obj, dict):
         return {k: select(v, child(selection, k)) for k, v in obj.items() if k in selection}
-    return obj
+    return obj  # a leaf, or an orjson.Fragment its producer already rendered with the selection
 
 
 def point(tag: Tag, base_url: str, data_server_webid: str, web_id: str | None = None) -> dict:
@@ -81,7 +83,36 @@ def point(tag: Tag, base_url: str, data_server_webid: str, web_id: str | None = 
 
 def iso(ts: np.ndarray) -> list[str]:
     """Epoch seconds → ``2026-11-20T00:00:00Z`` strings (whole seconds print without a fraction)."""
-    return np.datetime_as_string(ts.astype("datetime64[s]"), unit="s", timezone="UTC").tolist()
+    days, times = _iso_parts(np.asarray(ts, dtype=np.int64))
+    return [d + t for d, t in zip(days, times)]
+
+
+def _iso_parts(ts: np.ndarray) -> tuple[list[str], list[str]]:
+    """Date and ``THH:MM:SSZ`` parts of each timestamp, picked from tables (no per-row formatting)."""
+    if len(ts) == 0:
+        return [], []
+    day = ts // DAY_S
+    first = int(day.min())
+    span = int(day.max()) - first + 1
+    if span <= 4096:
+        table = _day_strings(first, span)
+        days = table[day - first]
+    else:
+        distinct, inverse = np.unique(day, return_inverse=True)
+        days = np.datetime_as_string(distinct.astype("datetime64[D]")).astype(object)[inverse]
+    return days.tolist(), _time_of_day()[ts - day * DAY_S].tolist()
+
+
+@lru_cache(maxsize=64)
+def _day_strings(first: int, span: int) -> np.ndarray:
+    days = np.arange(first, first + span).astype("datetime64[D]")
+    return np.datetime_as_string(days).astype(object)
+
+
+@lru_cache(maxsize=1)
+def _time_of_day() -> np.ndarray:
+    return np.array([f"T{h:02d}:{m:02d}:{s:02d}Z" for h in range(24) for m in range(60) for s in range(60)],
+                    dtype=object)
 
 
 def _value_objects(tag: Tag, events: Events) -> list:
@@ -98,12 +129,19 @@ def _value_objects(tag: Tag, events: Events) -> list:
     states = events.system_state
     if states.any():
         for i in np.flatnonzero(states):
-            code = int(states[i])
-            values[i] = {"Name": SYSTEM_STATES[code], "Value": code, "IsSystem": True}
+            values[i] = system_state(int(states[i]))
     return values
 
 
-def timed_values(tag: Tag, events: Events, selection: Selection = None, descending: bool = False) -> list[dict]:
+def system_state(code: int) -> dict:
+    return {"Name": SYSTEM_STATES[code], "Value": code, "IsSystem": True}
+
+
+VALUE_ERRORS = [{"FieldName": "Value", "Message": ["The value could not be read from the PI Data Archive."]}]
+
+
+def timed_values(tag: Tag, events: Events, selection: Selection = None, descending: bool = False,
+                 units: str = "") -> list[dict]:
     """Events as a list of PI TimedValue objects, limited to the selected fields."""
     if descending:
         events = events.take(slice(None, None, -1))
@@ -111,13 +149,130 @@ def timed_values(tag: Tag, events: Events, selection: Selection = None, descendi
     values = _value_objects(tag, events)
     good = (events.system_state == 0).tolist()
     q, s, a = events.questionable.tolist(), events.substituted.tolist(), events.annotated.tolist()
-    if selection is None:  # the common case, kept as one literal comprehension for speed
-        return [
-            {"Timestamp": t, "Value": v, "UnitsAbbreviation": "", "Good": g, "Questionable": qq,
-             "Substituted": ss, "Annotated": aa}
-            for t, v, g, qq, ss, aa in zip(stamps, values, good, q, s, a)
-        ]
-    columns = {"Timestamp": stamps, "Value": values, "UnitsAbbreviation": [""] * len(stamps), "Good": good,
+    columns = {"Timestamp": stamps, "Value": values, "UnitsAbbreviation": [units] * len(stamps), "Good": good,
                "Questionable": q, "Substituted": s, "Annotated": a}
-    names = [f for f in VALUE_FIELDS if f in selection]
-    return [dict(zip(names, row)) for row in zip(*(columns[f] for f in names))]
+    names = [f for f in VALUE_FIELDS if selection is None or f in selection]
+    rows = [dict(zip(names, row)) for row in zip(*(columns[f] for f in names))]
+    if selection is None or "Errors" in selection:
+        for i in np.flatnonzero(events.system_state == VALUE_ERROR):
+            rows[i]["Errors"] = VALUE_ERRORS
+    return rows
+
+
+def timed_value(ts: float, value: Any, good: bool, units: str = "") -> dict:
+    """One TimedValue built from parts (summaries, static attribute values, computed values)."""
+    return {"Timestamp": iso(np.array([int(ts)]))[0], "Value": value, "UnitsAbbreviation": units, "Good": good,
+            "Questionable": False, "Substituted": False, "Annotated": False}
+
+
+# -- fast path: many streams rendered straight to JSON text ----------------------------------------
+
+_KIND_FLOAT, _KIND_INT, _KIND_DIGITAL, _KIND_STRING = range(4)
+_FLAG_FIELDS = ("UnitsAbbreviation", "Good", "Questionable", "Substituted", "Annotated")
+_EMPTY_ARRAY = orjson.Fragment(b"[]")
+
+
+def stream_values_json(tags: list[Tag], events: Events, offsets: np.ndarray, selection: Selection = None,
+                       units: list[str] | None = None) -> list[orjson.Fragment]:
+    """The ``Items`` arrays of many streams (stream ``i`` = rows ``offsets[i]:offsets[i+1]``) as JSON.
+
+    Same output as :func:`timed_values` per stream, without building a dict or a string per row: every
+    row is a few pieces taken from tables (dates, times of day, 32 flag tails per units string) or from
+    one orjson call (numbers), and each stream is one ``str.join`` over its slice of pieces.
+    """
+    n = len(events)
+    if n == 0:
+        return [_EMPTY_ARRAY] * len(tags)
+    rt = np.repeat(np.arange(len(tags)), np.diff(offsets))
+    names = tuple(f for f in (*VALUE_FIELDS, "Errors") if selection is None or f in selection)
+    columns: list = []
+    if "Timestamp" in names:
+        opening, tail_prefix = '{"Timestamp":"', '"'
+        columns += _iso_parts(events.ts)
+        if "Value" in names:
+            columns += ['","Value":', _value_texts(tags, rt, events)]
+            tail_prefix = ""
+    elif "Value" in names:
+        opening, tail_prefix = '{"Value":', ""
+        columns.append(_value_texts(tags, rt, events))
+    else:
+        opening, tail_prefix = "{", ""
+    table, tail_index = _tail_table(tags, rt, events, names, units, bool(columns))
+    k = len(columns) + 1
+    pieces: list = [None] * (k * n)
+    for j, column in enumerate(columns):
+        pieces[j::k] = [column] * n if isinstance(column, str) else column
+    pieces[k - 1::k] = np.array([tail_prefix + t + "}," + opening for t in table], dtype=object)[tail_index].tolist()
+    bounds = offsets.tolist()
+    out = []
+    for a, b in zip(bounds, bounds[1:]):
+        if b == a:
+            out.append(_EMPTY_ARRAY)
+            continue
+        pieces[k * b - 1] = tail_prefix + table[tail_index[b - 1]] + "}]"
+        out.append(orjson.Fragment("[" + opening + "".join(pieces[k * a:k * b])))
+    return out
+
+
+def _value_texts(tags: list[Tag], rt: np.ndarray, events: Events) -> list[str]:
+    """The JSON text of every ``Value``: numbers, digital-state objects, strings, system states."""
+    kinds = np.array([_kind_code(t) for t in tags], dtype=np.int8)[rt]
+    texts = orjson.dumps(events.value.tolist())[1:-1].decode().split(",")
+    states = events.system_state
+    if not (kinds != _KIND_FLOAT).any() and not states.any():
+        return texts
+    out = np.array(texts, dtype=object)
+    ints = np.flatnonzero(kinds == _KIND_INT)
+    if len(ints):
+        out[ints] = orjson.dumps(events.value[ints].astype(np.int64).tolist())[1:-1].decode().split(",")
+    for i in np.flatnonzero(kinds >= _KIND_DIGITAL).tolist():
+        tag, raw = tags[rt[i]], int(events.value[i])
+        out[i] = _digital_json(tag.sensor.digital_set, raw) if kinds[i] == _KIND_DIGITAL else \
+            orjson.dumps(string_value(tag, raw)).decode()
+    for i in np.flatnonzero(states).tolist():
+        out[i] = _system_json(int(states[i]))
+    return out.tolist()
+
+
+def _kind_code(tag: Tag) -> int:
+    kind = tag.sensor.kind
+    if kind == "digital":
+        return _KIND_DIGITAL
+    if kind == "string":
+        return _KIND_STRING
+    return _KIND_INT if tag.sensor.point_type == "Int32" else _KIND_FLOAT
+
+
+@lru_cache(maxsize=None)
+def _digital_json(digital_set: str, code: int) -> str:
+    return orjson.dumps({"Name": DIGITAL_SETS[digital_set][code], "Value": code, "IsSystem": False}).decode()
+
+
+@lru_cache(maxsize=None)
+def _system_json(code: int) -> str:
+    return orjson.dumps(system_state(code)).decode()
+
+
+def _tail_table(tags: list[Tag], rt: np.ndarray, events: Events, names: tuple, units: list[str] | None,
+                leading_comma: bool) -> tuple[list[str], np.ndarray]:
+    """The JSON text after ``Value`` of each row, as (table, row index into it): one of 32 flag
+    combinations per distinct units string."""
+    units = units if units is not None else [""] * len(tags)
+    distinct = sorted(set(units))
+    unit_index = np.array([distinct.index(u) for u in units], dtype=np.int64)[rt]
+    error = events.system_state == VALUE_ERROR
+    combo = ((events.system_state == 0) * 16 + events.questionable * 8 + events.substituted * 4
+             + events.annotated * 2 + error).astype(np.int64)
+    table = [_tail(u, c, names, leading_comma) for u in distinct for c in range(32)]
+    return table, unit_index * 32 + combo
+
+
+@lru_cache(maxsize=4096)
+def _tail(units: str, combo: int, names: tuple, leading_comma: bool) -> str:
+    flags = {"UnitsAbbreviation": units, "Good": bool(combo & 16), "Questionable": bool(combo & 8),
+             "Substituted": bool(combo & 4), "Annotated": bool(combo & 2)}
+    parts = [orjson.dumps({f: flags[f]}).decode()[1:-1] for f in _FLAG_FIELDS if f in names]
+    if combo & 1 and "Errors" in names:
+        parts.append(orjson.dumps({"Errors": VALUE_ERRORS}).decode()[1:-1])
+    text = ",".join(parts)
+    return ("," + text if text and leading_comma else text)

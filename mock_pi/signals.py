@@ -1,39 +1,50 @@
 """Recorded values of a tag: a pure function of (seed, tag, time, clock).
 
 :func:`recorded` returns the events of one tag in a closed time range ``[start_s, end_s]`` as columnar
-numpy arrays. The server renders them as PI Web API JSON; tests call the same function to know the exact
-points a window must contain. Realism, all deterministic:
+numpy arrays; :func:`recorded_many` does the same for many tags in one vectorised pass (the server's hot
+path) and is what :func:`recorded` calls, so both always agree. Tests call :func:`recorded` to know the
+exact points a window must contain. Realism, all deterministic:
 
 * analog tags: daily cycle + slow drift + noise, rare spikes (anomalies), rounded like PI DisplayDigits;
 * counters (Float64 totalisers) rise monotonically; Int32 tags are rounded analog signals;
 * digital tags hold a state of their own set ({Name, Value, IsSystem: false}); string tags batch ids;
 * flags: ~95 % plain Good, ~4 % Questionable, ~1 % Substituted, a few Annotated;
 * system states (I/O Timeout, Bad Input, Shutdown…) with Good=false; ``Pt Created`` at the tag's start;
+* a few tags have rare per-value errors (state ``Error`` 242; rendered with a per-value ``Errors`` field);
 * irregular (compression-like) spacing on some tags, several events at one timestamp on others;
 * interface outages: a whole site goes silent for a while (gap) after an ``I/O Timeout`` event;
 * late arrival: a value at t becomes visible at t + delay, delay in [0, late_lag_seconds).
+
+Every random draw is a hash of (tag key or site key, sample counter or timestamp, salt), so any window of
+any tag can be generated on its own and in any batch of tags.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from mock_pi.hashing import key, uniform
+from mock_pi.hashing import key, uniform, uniform_v
 from mock_pi.universe import DIGITAL_SETS, Tag
 
 SYSTEM_STATES: dict[int, str] = {
-    246: "I/O Timeout", 248: "No Data", 253: "Pt Created", 254: "Shutdown", 255: "Bad Input",
+    242: "Error", 246: "I/O Timeout", 248: "No Data", 253: "Pt Created", 254: "Shutdown", 255: "Bad Input",
     251: "Under Range", 252: "Over Range", 238: "Scan Off", 249: "Calc Failed",
 }
-_RANDOM_SYSTEM_STATES = np.array([246, 255, 254, 252, 238])
+_RANDOM_SYSTEM_STATES = np.array([246, 255, 254, 252, 238], dtype=np.int16)
 PT_CREATED = 253
 IO_TIMEOUT = 246
+VALUE_ERROR = 242  # a value whose retrieval failed: Good=false plus a per-value ``Errors`` field
+NO_DATA = 248
+CALC_FAILED = 249
 
 DAY_S = 86_400
 OUTAGE_BLOCK_S = 6 * 3600  # each site may have one interface outage per 6-hour block
 OUTAGE_PROBABILITY = 0.02
+
+KINDS = ("analog", "counter", "digital", "string")
+_EVENT_FIELDS = ("ts", "value", "system_state", "questionable", "substituted", "annotated")
 
 
 @dataclass
@@ -59,6 +70,17 @@ class Events:
                       self.questionable[index], self.substituted[index], self.annotated[index])
 
 
+@dataclass
+class ManyEvents:
+    """Events of several tags in one set of arrays: tag ``i`` owns rows ``offsets[i]:offsets[i + 1]``."""
+
+    events: Events
+    offsets: np.ndarray  # int64, len(tags) + 1
+
+    def of(self, i: int) -> Events:
+        return self.events.take(slice(int(self.offsets[i]), int(self.offsets[i + 1])))
+
+
 @dataclass(frozen=True)
 class TagProfile:
     """Signal parameters of one tag, drawn once from its random stream."""
@@ -72,143 +94,250 @@ class TagProfile:
     decimals: int
     irregular: bool  # compression-like: about half the samples are kept, with jitter
     duplicates: bool  # some timestamps carry two events
+    errors: bool = False  # rare per-value errors
 
 
 def profile(tag: Tag) -> TagProfile:
-    s, k = tag.sensor, tag.key
-    u = uniform(k, np.arange(8), 0)
-    span = s.span or 1.0
-    return TagProfile(
-        period_s=s.period_s,
-        phase_s=int(u[0] * min(s.period_s, 60)),
-        base=s.zero + span * (0.35 + 0.3 * u[1]),
-        amplitude=span * (0.02 + 0.08 * u[2]),
-        noise=span * (0.002 + 0.01 * u[3]),
-        drift_per_day=span * (u[4] - 0.5) * 0.0001,
-        decimals=5 if s.point_type == "Float64" else 3,
-        irregular=s.kind == "analog" and u[5] < 0.10,
-        duplicates=s.kind == "analog" and u[6] < 0.05,
-    )
+    return ProfileTable([tag]).profile(0)
+
+
+class ProfileTable:
+    """The profiles of many tags as arrays (what :func:`recorded_many` consumes), computed vectorised."""
+
+    def __init__(self, tags: list[Tag], seed: int | None = None):
+        n = len(tags)
+        self.keys = np.fromiter((t.key for t in tags), dtype=np.uint64, count=n)
+        self.period = np.fromiter((t.sensor.period_s for t in tags), dtype=np.int64, count=n)
+        self.zero = np.fromiter((t.sensor.zero for t in tags), dtype=np.float64, count=n)
+        self.span = np.fromiter((t.sensor.span for t in tags), dtype=np.float64, count=n)
+        self.kind = np.fromiter((KINDS.index(t.sensor.kind) for t in tags), dtype=np.int8, count=n)
+        self.int32 = np.fromiter((t.sensor.point_type == "Int32" for t in tags), dtype=bool, count=n)
+        self.states = np.fromiter((len(DIGITAL_SETS.get(t.sensor.digital_set, ())) for t in tags), np.int64, n)
+        self.created = np.fromiter((t.created_s for t in tags), dtype=np.int64, count=n)
+        self.site = np.fromiter((t.site for t in tags), dtype=np.int64, count=n)
+        self.decimals = np.where(np.fromiter((t.sensor.point_type == "Float64" for t in tags), bool, n), 5, 3)
+        u = uniform_v(self.keys[:, None], np.arange(8, dtype=np.int64)[None, :], 0) if n else np.zeros((0, 8))
+        span = np.where(self.span == 0, 1.0, self.span)
+        analog = self.kind == 0
+        self.phase = (u[:, 0] * np.minimum(self.period, 60)).astype(np.int64)
+        self.base = self.zero + span * (0.35 + 0.3 * u[:, 1])
+        self.amplitude = span * (0.02 + 0.08 * u[:, 2])
+        self.noise = span * (0.002 + 0.01 * u[:, 3])
+        self.drift = span * (u[:, 4] - 0.5) * 0.0001
+        self.irregular = analog & (u[:, 5] < 0.10)
+        self.duplicates = analog & (u[:, 6] < 0.05)
+        self.errors = analog & (u[:, 7] < 0.03)
+        self._site_keys: dict[tuple[int, int], int] = {}
+
+    def profile(self, i: int) -> TagProfile:
+        return TagProfile(int(self.period[i]), int(self.phase[i]), float(self.base[i]), float(self.amplitude[i]),
+                          float(self.noise[i]), float(self.drift[i]), int(self.decimals[i]),
+                          bool(self.irregular[i]), bool(self.duplicates[i]), bool(self.errors[i]))
+
+    def site_keys(self, seed: int, index: np.ndarray) -> np.ndarray:
+        """Random-stream keys of the sites' interfaces (an outage hits every tag of a site)."""
+        out = np.empty(len(index), dtype=np.uint64)
+        for j, site in enumerate(self.site[index].tolist()):
+            k = self._site_keys.get((seed, site))
+            if k is None:
+                k = self._site_keys[(seed, site)] = key(seed, "site-interface", site)
+            out[j] = k
+        return out
 
 
 def recorded(tag: Tag, start_s: float, end_s: float, now_s: float, seed: int, late_lag_seconds: float = 0.0,
              prof: TagProfile | None = None) -> Events:
-    """All events of ``tag`` with ``start_s <= ts <= end_s`` that are visible at ``now_s``."""
-    prof = prof or profile(tag)
-    lo = max(start_s, tag.created_s)
-    hi = min(end_s, now_s)
-    if hi < lo:
-        return _empty()
-    period, phase = prof.period_s, prof.phase_s
-    k0 = int(np.ceil((lo - phase) / period)) - 1  # one extra each side: jitter may move samples
-    k1 = int(np.floor((hi - phase) / period)) + 1
-    k = np.arange(k0, k1 + 1, dtype=np.int64)
-    ts = k * period + phase
-    if prof.irregular:
-        keep = uniform(tag.key, k, 10) < 0.55
-        k = k[keep]
-        ts = ts[keep] + (uniform(tag.key, k, 11) * (period // 2)).astype(np.int64)
-    value = _values(tag, prof, k, ts)
-    n = len(k)
-    u_flag = uniform(tag.key, k, 20)
-    events = Events(
-        ts=ts,
-        value=value,
-        system_state=np.zeros(n, dtype=np.int16),
-        questionable=(u_flag >= 0.95) & (u_flag < 0.99),
-        substituted=u_flag >= 0.99,
-        annotated=uniform(tag.key, k, 21) < 0.002,
-    )
-    if tag.sensor.kind in ("analog", "counter"):
-        u_sys = uniform(tag.key, k, 22)
-        bad = u_sys < 0.002
-        events.system_state[bad] = _RANDOM_SYSTEM_STATES[(u_sys[bad] * 1000 % 5).astype(int)]
-    events = _apply_outages(tag, events, seed)
-    if prof.duplicates:
-        events = _add_duplicates(tag, prof, events)
-    if lo == tag.created_s:
-        events = _add_pt_created(tag, events)
-    in_range = (events.ts >= lo) & (events.ts <= hi)
+    """All events of ``tag`` with ``start_s <= ts <= end_s`` that are visible at ``now_s``.
+
+    ``prof`` is accepted for compatibility; the profile is always derived from the tag itself.
+    """
+    return recorded_many(ProfileTable([tag]), np.zeros(1, np.int64), start_s, end_s, now_s, seed,
+                         late_lag_seconds).of(0)
+
+
+def recorded_many(table: ProfileTable, index: np.ndarray, start_s: float, end_s: float, now_s: float, seed: int,
+                  late_lag_seconds: float = 0.0) -> ManyEvents:
+    """Recorded events of the tags ``table[index]`` in ``[start_s, end_s]`` visible at ``now_s``, in one pass."""
+    index = np.asarray(index, dtype=np.int64)
+    m = len(index)
+    created = table.created[index]
+    lo = np.maximum(np.float64(start_s), created)
+    hi = np.full(m, float(min(end_s, now_s)))
+    period, phase = table.period[index], table.phase[index]
+    # One extra sample each side: jitter may move samples into the range.
+    k0 = np.ceil((lo - phase) / period).astype(np.int64) - 1
+    k1 = np.floor((hi - phase) / period).astype(np.int64) + 1
+    count = np.where(hi >= lo, k1 - k0 + 1, 0)
+    rt = np.repeat(np.arange(m), count)  # row -> position in ``index``
+    starts = np.cumsum(count) - count
+    k = k0[rt] + (np.arange(len(rt), dtype=np.int64) - starts[rt])
+    keys = table.keys[index][rt]
+    ts = k * period[rt] + phase[rt]
+    irregular = table.irregular[index][rt]
+    if irregular.any():
+        keep = ~irregular | (uniform_v(keys, k, 10) < 0.55)
+        rt, k, ts, keys, irregular = rt[keep], k[keep], ts[keep], keys[keep], irregular[keep]
+        jitter = (uniform_v(keys, k, 11) * (period[rt] // 2)).astype(np.int64)
+        ts = ts + np.where(irregular, jitter, 0)
+    rows = _Rows(table, index, rt, k, ts, keys)
+    value, state = _values(rows)
+    u_flag = uniform_v(keys, k, 20)
+    ev = Events(ts, value, state, (u_flag >= 0.95) & (u_flag < 0.99), u_flag >= 0.99, uniform_v(keys, k, 21) < 0.002)
+    rank = np.zeros(len(ts), dtype=np.int64)
+    ev, rt, rank = _apply_outages(table, index, ev, rt, rank, lo, hi, seed)
+    ev, rt, rank = _add_duplicates(table, index, ev, rt, rank)
+    ev, rt, rank = _add_pt_created(created, ev, rt, rank, lo, hi)
+    keep = (ev.ts >= lo[rt]) & (ev.ts <= hi[rt])
     if late_lag_seconds > 0:
-        delay = uniform(tag.key, events.ts, 30) * late_lag_seconds
-        in_range &= events.ts + delay <= now_s
-    return events.take(in_range)
+        delay = uniform_v(table.keys[index][rt], ev.ts, 30) * late_lag_seconds
+        keep &= ev.ts + delay <= now_s
+    ev, rt, rank = ev.take(keep), rt[keep], rank[keep]
+    if len(ev):
+        t0 = int(ev.ts.min())
+        order = np.argsort((rt << 40) + ((ev.ts - t0) << 2) + rank, kind="stable")
+        ev, rt = ev.take(order), rt[order]
+    offsets = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rt, minlength=m), out=offsets[1:])
+    return ManyEvents(ev, offsets)
 
 
-def _values(tag: Tag, prof: TagProfile, k: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    s = tag.sensor
-    if s.kind == "digital":
+@dataclass
+class _Rows:
+    """Per-row views of the per-tag parameters, for vectorised value generation."""
+
+    table: ProfileTable
+    index: np.ndarray
+    rt: np.ndarray
+    k: np.ndarray
+    ts: np.ndarray
+    keys: np.ndarray
+
+    def col(self, name: str) -> np.ndarray:
+        return getattr(self.table, name)[self.index][self.rt]
+
+
+def _values(r: _Rows) -> tuple[np.ndarray, np.ndarray]:
+    """Values and system states of the generated samples, by kind of sensor."""
+    n = len(r.ts)
+    kind = r.col("kind")
+    value = np.zeros(n)
+    state = np.zeros(n, dtype=np.int16)
+    days = (r.ts - r.col("created")) / DAY_S
+    decimals = r.col("decimals")
+    analog, counter, digital, string = (kind == i for i in range(4))
+    if analog.any():
+        a = np.flatnonzero(analog)
+        ka, tsa, keys = r.k[a], r.ts[a], r.keys[a]
+        cycle = np.sin(2 * np.pi * (tsa % DAY_S) / DAY_S + r.col("phase")[a])
+        u1 = np.maximum(uniform_v(keys, ka, 2), 1e-12)
+        gauss = np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * uniform_v(keys, ka, 3))
+        amp = r.col("amplitude")[a]
+        v = r.col("base")[a] + amp * cycle + r.col("drift")[a] * days[a] + r.col("noise")[a] * gauss
+        spike = uniform_v(keys, ka, 4) < 0.001
+        v[spike] += amp[spike] * 6 * np.sign(gauss[spike] + 1e-9)
+        value[a] = _round(v, decimals[a], r.col("int32")[a])
+    if counter.any():
+        c = np.flatnonzero(counter)
+        rate = r.col("amplitude")[c] * 0.5 + 1.0
+        value[c] = _round(r.col("span")[c] * 0.1 + rate * days[c] * 24.0, decimals[c], r.col("int32")[c])
+    if digital.any():
+        d = np.flatnonzero(digital)
+        u = uniform_v(r.keys[d], r.k[d], 1)
         # Mostly the "normal" state (index 1), sometimes another one of the set.
-        u = uniform(tag.key, k, 1)
-        states = len(DIGITAL_SETS[s.digital_set])
-        return np.where(u < 0.85, 1, (u * 1000).astype(np.int64) % states).astype(np.float64)
-    if s.kind == "string":
-        return k.astype(np.float64)  # rendered as a batch id from the sample counter
-    days = (ts - tag.created_s) / DAY_S
-    if s.kind == "counter":
-        rate = prof.amplitude * 0.5 + 1.0
-        return np.round(s.span * 0.1 + rate * days * 24.0, prof.decimals)
-    cycle = np.sin(2 * np.pi * (ts % DAY_S) / DAY_S + prof.phase_s)
-    u1 = np.maximum(uniform(tag.key, k, 2), 1e-12)
-    u2 = uniform(tag.key, k, 3)
-    gauss = np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)
-    value = prof.base + prof.amplitude * cycle + prof.drift_per_day * days + prof.noise * gauss
-    spike = uniform(tag.key, k, 4) < 0.001
-    value[spike] += prof.amplitude * 6 * np.sign(gauss[spike] + 1e-9)
-    if s.point_type == "Int32":
-        return np.round(value)
-    return np.round(value, prof.decimals)
+        value[d] = np.where(u < 0.85, 1, (u * 1000).astype(np.int64) % r.col("states")[d])
+    if string.any():
+        value[string] = r.k[string]  # rendered as a batch id from the sample counter
+    numeric = np.flatnonzero(analog | counter)
+    if len(numeric):
+        u_sys = uniform_v(r.keys[numeric], r.k[numeric], 22)
+        bad = u_sys < 0.002
+        state[numeric[bad]] = _RANDOM_SYSTEM_STATES[(u_sys[bad] * 1000 % 5).astype(np.int64)]
+        erring = r.col("errors")[numeric] & (state[numeric] == 0)
+        if erring.any():
+            hit = erring & (uniform_v(r.keys[numeric], r.k[numeric], 23) < 0.01)
+            state[numeric[hit]] = VALUE_ERROR
+    return value, state
 
 
-def _apply_outages(tag: Tag, events: Events, seed: int) -> Events:
-    """Drop samples inside the site's interface outages; an I/O Timeout marks each outage start."""
-    if len(events) == 0:
-        return events
-    site_key = key(seed, "site-interface", tag.site)
-    blocks = np.arange(events.ts[0] // OUTAGE_BLOCK_S, events.ts[-1] // OUTAGE_BLOCK_S + 1, dtype=np.int64)
-    hit = uniform(site_key, blocks, 0) < OUTAGE_PROBABILITY
-    if not hit.any():
-        return events
-    blocks = blocks[hit]
-    starts = blocks * OUTAGE_BLOCK_S + (uniform(site_key, blocks, 1) * 3 * 3600).astype(np.int64)
-    ends = starts + 600 + (uniform(site_key, blocks, 2) * 5400).astype(np.int64)
-    inside = np.zeros(len(events), dtype=bool)
-    for s, e in zip(starts, ends):
-        inside |= (events.ts >= s) & (events.ts < e)
-    kept = events.take(~inside)
-    n = len(starts)
-    marker = Events(starts, np.zeros(n), np.full(n, IO_TIMEOUT, dtype=np.int16),
+def _round(value: np.ndarray, decimals: np.ndarray, int32: np.ndarray) -> np.ndarray:
+    return np.where(int32, np.round(value), np.where(decimals == 5, np.round(value, 5), np.round(value, 3)))
+
+
+def _apply_outages(table: ProfileTable, index: np.ndarray, ev: Events, rt: np.ndarray, rank: np.ndarray,
+                   lo: np.ndarray, hi: np.ndarray, seed: int):
+    """Drop samples inside the site's interface outages; an I/O Timeout marks each outage start.
+
+    A site has at most one outage per 6-hour block, starting in the block's first 3 h and lasting at most
+    100 min, so it never crosses into the next block: a sample only depends on its own block.
+    """
+    site_keys = table.site_keys(seed, index)
+    skr = site_keys[rt]
+    block = ev.ts // OUTAGE_BLOCK_S
+    hit = np.flatnonzero(uniform_v(skr, block, 0) < OUTAGE_PROBABILITY)
+    inside = np.zeros(len(ev), dtype=bool)
+    if len(hit):
+        start, end = _outage(skr[hit], block[hit])
+        inside[hit] = (ev.ts[hit] >= start) & (ev.ts[hit] < end)
+    # Markers: the outages of every block the requested range touches.
+    valid = hi >= lo
+    b0 = np.floor(lo / OUTAGE_BLOCK_S).astype(np.int64)
+    nb = np.where(valid, np.floor(hi / OUTAGE_BLOCK_S).astype(np.int64) - b0 + 1, 0)
+    bt = np.repeat(np.arange(len(index)), nb)
+    blocks = b0[bt] + (np.arange(len(bt)) - (np.cumsum(nb) - nb)[bt])
+    sk = site_keys[bt]
+    hit = uniform_v(sk, blocks, 0) < OUTAGE_PROBABILITY
+    bt = bt[hit]
+    n = len(bt)
+    keep = ~inside
+    if n == 0:
+        return ev.take(keep), rt[keep], rank[keep]
+    marker = Events(_outage(sk[hit], blocks[hit])[0], np.zeros(n), np.full(n, IO_TIMEOUT, dtype=np.int16),
                     np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool))
-    return _merge(kept, marker)
+    return (_concat(ev.take(keep), marker), np.concatenate([rt[keep], bt]),
+            np.concatenate([rank[keep], np.ones(n, np.int64)]))
 
 
-def _add_duplicates(tag: Tag, prof: TagProfile, events: Events) -> Events:
-    """A second event at the same timestamp (e.g. a lab correction) on ~5 % of samples."""
-    twice = (uniform(tag.key, events.ts, 40) < 0.05) & (events.system_state == 0)
-    extra = events.take(twice)
-    extra.value = np.round(extra.value + prof.noise * (uniform(tag.key, extra.ts, 41) - 0.5), prof.decimals)
+def _outage(site_keys: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) of the outages of the given (site, block) pairs that have one."""
+    start = blocks * OUTAGE_BLOCK_S + (uniform_v(site_keys, blocks, 1) * 3 * 3600).astype(np.int64)
+    return start, start + 600 + (uniform_v(site_keys, blocks, 2) * 5400).astype(np.int64)
+
+
+def _add_duplicates(table: ProfileTable, index: np.ndarray, ev: Events, rt: np.ndarray, rank: np.ndarray):
+    """A second event at the same timestamp (e.g. a lab correction) on ~5 % of samples of some tags."""
+    dup_tags = table.duplicates[index][rt]
+    if not dup_tags.any():
+        return ev, rt, rank
+    keys = table.keys[index][rt]
+    twice = dup_tags & (ev.system_state == 0) & (uniform_v(keys, ev.ts, 40) < 0.05)
+    extra = ev.take(twice)
+    xrt = rt[twice]
+    noise, decimals = table.noise[index][xrt], table.decimals[index][xrt]
+    jiggle = extra.value + noise * (uniform_v(keys[twice], extra.ts, 41) - 0.5)
+    extra.value = _round(jiggle, decimals, table.int32[index][xrt])  # Int32 points stay whole
     extra.substituted = np.ones(len(extra), dtype=bool)
-    return _merge(events, extra)
+    return _concat(ev, extra), np.concatenate([rt, xrt]), np.concatenate([rank, np.full(len(xrt), 2, np.int64)])
 
 
-def _add_pt_created(tag: Tag, events: Events) -> Events:
-    """PI records ``Pt Created`` when a point is created: our tags' first event."""
-    created = Events(np.array([tag.created_s]), np.zeros(1), np.array([PT_CREATED], dtype=np.int16),
-                     np.zeros(1, bool), np.zeros(1, bool), np.zeros(1, bool))
-    keep = events.ts > tag.created_s
-    return _merge(created, events.take(keep))
+def _add_pt_created(created: np.ndarray, ev: Events, rt: np.ndarray, rank: np.ndarray, lo: np.ndarray,
+                    hi: np.ndarray):
+    """PI records ``Pt Created`` when a point is created: our tags' first event (nothing else at or before it)."""
+    keep = ev.ts > created[rt]
+    ev, rt, rank = ev.take(keep), rt[keep], rank[keep]
+    starting = np.flatnonzero((lo == created) & (hi >= lo))
+    n = len(starting)
+    if n == 0:
+        return ev, rt, rank
+    marker = Events(created[starting], np.zeros(n), np.full(n, PT_CREATED, dtype=np.int16),
+                    np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool))
+    return _concat(ev, marker), np.concatenate([rt, starting]), np.concatenate([rank, np.zeros(n, np.int64)])
 
 
-def _merge(first: Events, second: Events) -> Events:
-    """Concatenate and sort by time; a stable sort keeps ``first``'s events before ``second``'s on ties."""
-    if len(second) == 0:
-        return first
-    merged = Events(*(np.concatenate([getattr(first, f), getattr(second, f)]) for f in
-                      ("ts", "value", "system_state", "questionable", "substituted", "annotated")))
-    return merged.take(np.argsort(merged.ts, kind="stable"))
+def _concat(first: Events, second: Events) -> Events:
+    return Events(*(np.concatenate([getattr(first, f), getattr(second, f)]) for f in _EVENT_FIELDS))
 
 
-def _empty() -> Events:
+def empty() -> Events:
     return Events(np.empty(0, np.int64), np.empty(0), np.empty(0, np.int16),
                   np.empty(0, bool), np.empty(0, bool), np.empty(0, bool))
 
@@ -219,3 +348,8 @@ def string_value(tag: Tag, counter: int) -> str:
 
 def digital_state_name(tag: Tag, code: int) -> str:
     return DIGITAL_SETS[tag.sensor.digital_set][code]
+
+
+assert [f.name for f in fields(Events)] == list(_EVENT_FIELDS)
+__all__ = ["Events", "ManyEvents", "ProfileTable", "TagProfile", "profile", "recorded", "recorded_many",
+           "SYSTEM_STATES", "string_value", "digital_state_name", "uniform"]

@@ -71,3 +71,15 @@ def _offset_seconds(offsets: str, text: str) -> float:
             raise TimeParseError(f"Cannot parse the time string '{text}'.")
         total += (1 if sign == "+" else -1) * float(amount) * seconds
     return total
+
+
+def duration_seconds(text: str | None) -> float:
+    """An AFTimeSpan such as ``1h``, ``30m``, ``1.5h``, ``2 days`` or ``01:30:00`` in seconds."""
+    text = (text or "").strip()
+    if re.fullmatch(r"\d+:\d{2}(:\d{2}(\.\d+)?)?", text):
+        parts = [float(p) for p in text.split(":")] + [0.0]
+        return parts[0] * 3600 + parts[1] * 60 + parts[2]
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]+)", text, re.IGNORECASE)
+    if match is None or match.group(2).lower() not in _UNITS:
+        raise TimeParseError(f"Cannot parse the time span '{text}'.")
+    return float(match.group(1)) * _UNITS[match.group(2).lower()]

@@ -1,0 +1,119 @@
+"""Fault injection: latency, 429/503 with Retry-After, hung responses, failing batch sub-requests,
+malformed/truncated JSON and mid-body ``WebException``s — each counted so tests can assert what happened.
+
+Settings come from ``MockConfig.faults`` (CLI flags / ``--faults-file``) and can be replaced at run time
+with ``POST /admin/faults``. Rates are probabilities per request drawn from a seeded generator, so a
+single-worker run is reproducible. Counters are per process (with ``--workers N`` each worker counts
+its own requests).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+from dataclasses import asdict, dataclass, fields
+
+KINDS = ("latency", "rate_limited", "unavailable", "hang", "batch_item", "malformed", "truncated", "webexception")
+
+
+@dataclass
+class FaultSettings:
+    latency_ms: float = 0.0  # added to every /piwebapi request
+    latency_jitter_ms: float = 0.0  # plus uniform [0, jitter)
+    rate_429: float = 0.0  # share of requests answered 429 "Rate limit was reached" + Retry-After
+    rate_503: float = 0.0  # share answered 503 + Retry-After
+    retry_after_s: int = 1
+    hang_rate: float = 0.0  # share of requests that hang for hang_seconds before answering
+    hang_seconds: float = 300.0
+    batch_item_rate: float = 0.0  # share of batch sub-requests answered 500
+    batch_fail_one: bool = False  # exactly one sub-request of every batch answers 500
+    malformed_rate: float = 0.0  # share of 2xx bodies replaced by invalid JSON
+    truncated_rate: float = 0.0  # share of 2xx bodies cut in the middle
+    webexception_rate: float = 0.0  # share of 2xx collection bodies cut short with a top-level WebException
+    path_regex: str = ""  # only requests whose path matches (search) are affected; "" = all
+    limit: int = 0  # stop injecting after this many faults in total (0 = no limit)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FaultSettings:
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"Unknown fault settings: {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**data)
+
+
+class Faults:
+    """Current settings + counters; decisions are thread-safe and seeded."""
+
+    def __init__(self, settings: dict, seed: int):
+        self._lock = threading.Lock()
+        self._seed = seed
+        self.configure(settings)
+
+    def configure(self, settings: dict) -> None:
+        parsed = FaultSettings.from_dict(settings)
+        with self._lock:
+            self.settings = parsed
+            self._pattern = re.compile(parsed.path_regex) if parsed.path_regex else None
+            self._random = random.Random(f"faults/{self._seed}")
+            self.counters = dict.fromkeys(KINDS, 0)
+            self.requests = 0
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {"Settings": asdict(self.settings), "Counters": dict(self.counters), "Requests": self.requests}
+
+    def applies(self, path: str) -> bool:
+        return self._pattern is None or bool(self._pattern.search(path))
+
+    def draw(self, kind: str, rate: float) -> bool:
+        """Whether to inject ``kind`` now (and count it)."""
+        if rate <= 0:
+            return False
+        with self._lock:
+            s = self.settings
+            if s.limit and sum(self.counters.values()) - self.counters["latency"] >= s.limit:
+                return False
+            if self._random.random() >= rate:
+                return False
+            self.counters[kind] += 1
+            return True
+
+    def latency_s(self) -> float:
+        s = self.settings
+        if s.latency_ms <= 0 and s.latency_jitter_ms <= 0:
+            return 0.0
+        with self._lock:
+            self.counters["latency"] += 1
+            return (s.latency_ms + self._random.random() * s.latency_jitter_ms) / 1000.0
+
+    def count_request(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def pick_batch_victim(self, ids: list[str]) -> str | None:
+        """The sub-request of this batch that ``batch_fail_one`` makes fail."""
+        if not self.settings.batch_fail_one or not ids:
+            return None
+        with self._lock:
+            if self.settings.limit and sum(self.counters.values()) - self.counters["latency"] >= self.settings.limit:
+                return None
+            self.counters["batch_item"] += 1
+            return self._random.choice(ids)
+
+
+def corrupt(body: bytes, kind: str) -> bytes:
+    """A malformed (``malformed``) or cut (``truncated``) version of a JSON body."""
+    if kind == "malformed":
+        return b'{"Items": [{"Timestamp": 2024-01-01T00:00:00Z, "Value": NaN,}' + body[:64]
+    return body[: max(1, len(body) // 2)]
+
+
+def with_webexception(body: dict) -> dict:
+    """The body as a server that failed while streaming it: ``Items`` cut in half + a ``WebException``."""
+    out = dict(body)
+    if isinstance(out.get("Items"), list):
+        out["Items"] = out["Items"][: len(out["Items"]) // 2]
+    out["WebException"] = {"StatusCode": 500, "Errors": ["An error occurred while streaming the response."]}
+    return out

@@ -1,0 +1,192 @@
+"""State and semantics of one mock PI System, independent of HTTP: clock, universe, AF, event frames,
+stream resolution and the recorded-data hot path."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from mock_pi import signals, webid
+from mock_pi.af import AFModel, Attribute
+from mock_pi.config import MockConfig
+from mock_pi.eventframes import EventFrame, EventFrameModel
+from mock_pi.faults import Faults
+from mock_pi.http import PIError
+from mock_pi.signals import Events, ManyEvents, ProfileTable
+from mock_pi.universe import Tag, Universe
+from mock_pi.webid import WebIdError, decode
+
+STATIC_TIMESTAMP_S = 0  # static attribute values are stamped 1970-01-01T00:00:00Z
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Something with values: a PI point, or an AF attribute (of an element or an event frame)."""
+
+    web_id: str  # as requested
+    name: str
+    path: str
+    units: str  # UnitsAbbreviation of its values ("" for PI points)
+    source: str  # Links.Source, relative to /piwebapi/
+    tag: Tag | None = None  # PI Point data reference (or the point itself)
+    value: object = None  # static attribute value
+    frame: EventFrame | None = None  # event-frame attribute: its time context
+
+    @property
+    def step(self) -> bool:
+        return self.tag is None or self.tag.sensor.kind in ("digital", "string")
+
+
+class MockPI:
+    """One mock PI System: everything here is a pure function of (config, clock)."""
+
+    def __init__(self, config: MockConfig):
+        self.config = config
+        self.universe = Universe(config)
+        self.profiles = ProfileTable(self.universe.tags)
+        self.af = AFModel(self.universe)
+        self.eventframes = EventFrameModel(self.af)
+        self.faults = Faults(dict(config.faults), config.seed)
+        self.fixed_now: float | None = config.now.timestamp() if config.now else None
+        self._tags_by_any_webid: dict[str, Tag] = dict(self.universe.tags_by_webid)
+
+    # -- clock ----------------------------------------------------------------------------------
+
+    def now_s(self) -> float:
+        return self.fixed_now if self.fixed_now is not None else time.time()
+
+    def set_now(self, now_s: float | None) -> None:
+        """Freeze the clock at ``now_s`` (None = follow the wall clock again)."""
+        self.fixed_now = now_s
+
+    # -- limits and lookups ---------------------------------------------------------------------
+
+    def check_max_count(self, name: str, value: int) -> None:
+        limit = self.config.max_returned_items_per_call
+        if value > limit:
+            raise PIError(400, f"Parameter '{name}' is greater than the maximum allowed ({limit}).")
+        if value < 1:
+            raise PIError(400, f"Parameter '{name}' must be greater than 0.")
+
+    def tag(self, web_id: str) -> Tag:
+        tag = self._tags_by_any_webid.get(web_id)
+        if tag is None:
+            try:
+                tag = self.universe.find_tag(web_id)
+            except WebIdError as exc:
+                raise PIError(400, str(exc)) from exc
+            if tag is not None and len(self._tags_by_any_webid) < 4 * len(self.universe.tags):
+                self._tags_by_any_webid[web_id] = tag  # IDOnly/PathOnly forms: decode once
+        if tag is None or tag.created_s > self.now_s():
+            raise PIError(404, f"The specified PI Point was not found. WebId: '{web_id}'.")
+        return tag
+
+    def stream(self, web_id: str) -> Stream:
+        """Resolve a stream WebID: a point (``DP``) or an attribute (``Ab``) of an element or event frame."""
+        if web_id in self._tags_by_any_webid:
+            tag = self.tag(web_id)
+            return Stream(web_id, tag.name, tag.path, "", f"points/{web_id}", tag)
+        try:
+            decoded = decode(web_id)
+        except WebIdError as exc:
+            raise PIError(400, str(exc)) from exc
+        if decoded.marker == "DP":
+            tag = self.tag(web_id)
+            return Stream(web_id, tag.name, tag.path, "", f"points/{web_id}", tag)
+        if decoded.marker == "Ab":
+            stream = self._attribute_stream(web_id, decoded)
+            if stream is not None:
+                return stream
+            raise PIError(404, f"The specified attribute was not found. WebId: '{web_id}'.")
+        raise PIError(409, f"The specified object is not a stream (PI point or attribute). WebId: '{web_id}'.")
+
+    def _attribute_stream(self, web_id: str, decoded) -> Stream | None:
+        now = self.now_s()
+        if decoded.owner == "E":
+            attribute = self.af.attribute_at(web_id)
+            if attribute is None or not self.af.visible(self.universe.elements[attribute.owner], now):
+                return None
+            return self.attribute_stream(attribute, web_id)
+        found = self.eventframe_attribute(web_id)
+        return None if found is None else self.eventframe_stream(*found, web_id=web_id)
+
+    def eventframe_stream(self, frame: EventFrame, attribute: dict, kind: str = "Full",
+                          web_id: str | None = None) -> Stream:
+        web_id = web_id or self.eventframe_attribute_webid(frame, attribute, kind)
+        tag = attribute["tag"]
+        return Stream(web_id, attribute["name"], attribute["path"], tag.sensor.units if tag else "",
+                      f"attributes/{web_id}", tag, attribute["value"], frame)
+
+    def eventframe_attribute_webid(self, frame: EventFrame, attribute: dict, kind: str = "Full") -> str:
+        return webid.object_webid("Ab", [self.af.server_guid, frame.guid, attribute["guid"]], attribute["path"],
+                                  kind, owner="F")
+
+    def eventframe_webid(self, frame: EventFrame, kind: str = "Full") -> str:
+        return webid.object_webid("Fm", [self.af.server_guid, frame.guid], frame.path, kind)
+
+    def attribute_stream(self, attribute: Attribute, web_id: str | None = None) -> Stream:
+        web_id = web_id or attribute.webid
+        return Stream(web_id, attribute.name, attribute.path, attribute.units, f"attributes/{web_id}",
+                      attribute.tag, attribute.value)
+
+    def eventframe(self, web_id: str) -> EventFrame | None:
+        decoded = decode(web_id)
+        if decoded.marker != "Fm":
+            return None
+        if decoded.guids:
+            return self.eventframes.by_guid(decoded.guids[-1], self.now_s())
+        return self.eventframes.by_path("\\\\" + (decoded.path or ""), self.now_s())
+
+    def eventframe_attribute(self, web_id: str) -> tuple[EventFrame, dict] | None:
+        decoded = decode(web_id)
+        if decoded.marker != "Ab" or decoded.owner != "F":
+            return None
+        now = self.now_s()
+        if decoded.guids:
+            frame = self.eventframes.by_guid(decoded.guids[1], now)
+            match = (lambda a: a["guid"] == decoded.guids[2])
+        else:
+            frame_path, _, name = (decoded.path or "").partition("|")
+            frame = self.eventframes.by_path("\\\\" + frame_path, now)
+            match = (lambda a: a["name"].upper() == name)
+        if frame is None:
+            return None
+        attribute = next((a for a in self.eventframes.attributes(frame) if match(a)), None)
+        return (frame, attribute) if attribute is not None else None
+
+    # -- recorded data --------------------------------------------------------------------------
+
+    def recorded(self, tag: Tag, start_s: float, end_s: float, max_count: int) -> tuple[Events, bool]:
+        """Recorded events between two times, truncated silently at ``max_count`` like PI does.
+
+        Returns the events and whether they are in descending order (``end < start``).
+        """
+        many = self.recorded_tags([tag], start_s, end_s, max_count)
+        return many.of(0), end_s < start_s
+
+    def recorded_tags(self, tags: list[Tag], start_s: float, end_s: float, max_count: int) -> ManyEvents:
+        """Recorded events of many tags at once (descending when end < start), each cut at ``max_count``."""
+        descending = end_s < start_s
+        lo, hi = (end_s, start_s) if descending else (start_s, end_s)
+        index = np.fromiter((t.point_id - 1 for t in tags), dtype=np.int64, count=len(tags))
+        many = signals.recorded_many(self.profiles, index, lo, hi, self.now_s(), self.config.seed,
+                                     self.config.late_lag_seconds)
+        counts = np.diff(many.offsets)
+        if not descending and counts.max(initial=0) <= max_count:
+            return many
+        parts = []
+        for a, b in zip(many.offsets[:-1].tolist(), many.offsets[1:].tolist()):
+            rows = np.arange(b - 1, a - 1, -1) if descending else np.arange(a, b)
+            parts.append(rows[:max_count])
+        take = np.concatenate(parts) if parts else np.empty(0, np.int64)
+        offsets = np.zeros(len(tags) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in parts], out=offsets[1:])
+        return ManyEvents(many.events.take(take), offsets)
+
+    def context(self, tag: Tag, lo: float, hi: float) -> Events:
+        """Events in [lo, hi] plus enough before ``lo`` (and after ``hi``) to interpolate at both ends."""
+        margin = max(10 * tag.sensor.period_s, 6 * 3600)
+        return signals.recorded(tag, lo - margin, hi + margin, self.now_s(), self.config.seed,
+                                self.config.late_lag_seconds)
