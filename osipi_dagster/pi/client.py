@@ -2,6 +2,11 @@
 
 One ``httpx.Client`` (pooled keep-alive connections, gzip) is shared by the threads of the extraction
 pool; httpx clients are thread-safe. Responses are decoded with orjson.
+
+Retries: connect errors, timeouts, 429 and 502/503/504 are retried with exponential backoff and full
+jitter, honouring ``Retry-After``; every retry of the client (including the per-stream retries of the
+batch controller, see :meth:`PIWebAPIClient.take_retry`) draws on one bounded budget, so a sick server
+gets a bounded number of extra requests, never a retry storm.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -38,7 +45,8 @@ class ClientStats:
     """What the client did: requests, bytes and retries (reported as asset metadata)."""
 
     requests: int = 0
-    bytes_received: int = 0
+    bytes_received: int = 0  # response bodies as sent on the wire (compressed, when the server gzips)
+    bytes_sent: int = 0  # request bodies (batch POSTs)
     retries: int = 0
 
 
@@ -101,15 +109,17 @@ class PIWebAPIClient:
                 response = self._http.request(method, url, params=params, content=content, headers=headers)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 if self._may_retry(attempt):
-                    self._sleep_before_retry(attempt, None, f"{type(exc).__name__} on {url}")
+                    self._sleep_before_retry(attempt, None, f"{type(exc).__name__} on {shown_url(url)}")
                     continue
-                raise PIWebAPIError(f"Cannot reach the PI Web API ({type(exc).__name__}: {exc})", url=url) from exc
+                raise PIWebAPIError(f"Cannot reach the PI Web API ({type(exc).__name__}: {exc})",
+                                    url=shown_url(url)) from exc
             with self._lock:
                 self.stats.requests += 1
-                self.stats.bytes_received += len(response.content)
+                self.stats.bytes_received += response.num_bytes_downloaded
+                self.stats.bytes_sent += len(content or b"")
             if response.status_code in RETRYABLE_STATUS and self._may_retry(attempt):
                 self._sleep_before_retry(attempt, response.headers.get("Retry-After"),
-                                         f"HTTP {response.status_code} on {url}")
+                                         f"HTTP {response.status_code} on {shown_url(url)}")
                 continue
             return self._decode(response, url)
 
@@ -119,26 +129,32 @@ class PIWebAPIClient:
     def post(self, path: str, body: Any) -> Any:
         return self.request("POST", path, json_body=body)
 
-    def _may_retry(self, attempt: int) -> bool:
+    def take_retry(self) -> bool:
+        """Draw one retry from the client's budget (False once it is spent)."""
         with self._lock:
-            if attempt >= self.retry.max_attempts or self.stats.retries >= self.retry.budget:
+            if self.stats.retries >= self.retry.budget:
                 return False
             self.stats.retries += 1
             return True
 
+    def _may_retry(self, attempt: int) -> bool:
+        return attempt < self.retry.max_attempts and self.take_retry()
+
+    def backoff_seconds(self, attempt: int, retry_after: str | None = None) -> float:
+        """Exponential backoff with full jitter (concurrent workers do not retry in lockstep), but never
+        sooner than the server's ``Retry-After`` (seconds or an HTTP date), capped at the maximum."""
+        delay = random.uniform(0, min(self.retry.max_backoff_seconds, self.retry.backoff_seconds * 2 ** (attempt - 1)))
+        wait = _retry_after_seconds(retry_after)
+        return max(delay, min(wait, self.retry.max_backoff_seconds)) if wait is not None else delay
+
     def _sleep_before_retry(self, attempt: int, retry_after: str | None, reason: str) -> None:
-        delay = min(self.retry.max_backoff_seconds, self.retry.backoff_seconds * 2 ** (attempt - 1))
-        delay = random.uniform(0, delay)  # full jitter: concurrent workers do not retry in lockstep
-        if retry_after:
-            try:
-                delay = max(delay, min(float(retry_after), self.retry.max_backoff_seconds))
-            except ValueError:
-                pass  # an HTTP-date Retry-After: keep the computed backoff
+        delay = self.backoff_seconds(attempt, retry_after)
         log.warning("PI Web API: %s; retry %d in %.1fs", reason, attempt, delay)
         time.sleep(delay)
 
     @staticmethod
     def _decode(response: httpx.Response, url: str) -> Any:
+        url = shown_url(url)
         status = response.status_code
         try:
             body = orjson.loads(response.content) if response.content else None
@@ -196,6 +212,25 @@ def items_of(body: Any, url: str) -> list:
     if not isinstance(body, dict) or not isinstance(body.get("Items"), list):
         raise PIMalformedResponseError("PI Web API response has no 'Items' list", url=url)
     return body["Items"]
+
+
+def shown_url(url: str, limit: int = 300) -> str:
+    """A URL short enough for an error message (a stream-set URL can carry hundreds of WebIds)."""
+    return url if len(url) <= limit else f"{url[:limit]}… ({len(url):,} chars)"
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After: 3`` or ``Retry-After: Wed, 21 Oct 2026 07:28:00 GMT`` → seconds (None if absent/bad)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError):
+        return None
 
 
 def _errors(body: Any) -> list[str]:

@@ -1,0 +1,251 @@
+"""Extraction benchmark: N tags × 1 hour from the mock PI Web API, four ways.
+
+    .venv/bin/python benchmarks/bench_extraction.py                      # 100, 1,000, 10,000, 30,000 tags
+    .venv/bin/python benchmarks/bench_extraction.py --tags 100,1000      # a quick run
+
+For each tag count a fresh mock (``python -m mock_pi --workers 2``, its own processes) serves the plant,
+and each measurement runs in a child process of its own, so its peak RSS is its own:
+
+  sequential   one ``GET streams/{webId}/recorded`` per tag, one at a time (the naive client)
+  batch        the batch controller over ``POST /batch`` (one sub-request per tag)
+  streamsets   the batch controller over ``GET streamsets/recorded``
+  dagster      a full Dagster materialisation of one ``pi_timeseries`` partition: mock HTTP → Delta commit
+               (the catalog is materialised first, untimed)
+
+Reported: HTTP requests, bytes received (on the wire: the mock gzips), seconds, points/s, peak RSS and CPU
+seconds of the client process, and the mock's CPU seconds during the measurement. Client + mock CPU over
+the cores is the floor for the wall time on this machine; seconds well above it mean waiting (or other
+work on the machine: the load average at start is recorded).
+Writes ``bench_extraction.md``, ``.json`` and ``.png`` to ``--out`` (default ``benchmarks/results/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from mock_pi.process import running_mock  # noqa: E402
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)  # the mock's frozen clock
+START = NOW - timedelta(hours=2)  # one complete hour: partition 2026-11-20-10:00
+END = START + timedelta(hours=1)
+MODES = ("sequential", "batch", "streamsets", "dagster")
+
+
+# -- one measurement (child process) -------------------------------------------------------------------
+
+def measure(mode: str, url: str, options: dict) -> dict:
+    if mode == "dagster":
+        return measure_dagster(url, options)
+    from osipi_dagster.pi.client import PIWebAPIClient
+    from osipi_dagster.pi.recorded import RecordedExtractor
+
+    with PIWebAPIClient(url, max_connections=options["concurrency"]) as client:
+        webids = [p["WebId"] for p in client.points(client.data_server()["WebId"], page_size=100_000,
+                                                    selected_fields="Items.WebId")]
+        before = (client.stats.requests, client.stats.bytes_received)
+        if mode == "sequential":
+            extractor = RecordedExtractor(client, transport="streams", streams_per_request=1, max_concurrency=1)
+        else:
+            extractor = RecordedExtractor(client, transport=mode, streams_per_request=options["streams_per_request"],
+                                          max_concurrency=options["concurrency"], progress=lambda _: None)
+        began = time.perf_counter()
+        frame = extractor.extract(webids, START, END)
+        seconds = time.perf_counter() - began
+        return {"points": frame.height, "seconds": seconds, "requests": client.stats.requests - before[0],
+                "bytes": client.stats.bytes_received - before[1], "paged_streams": extractor.stats.paged_streams}
+
+
+def measure_dagster(url: str, options: dict) -> dict:
+    from dagster import DagsterInstance, materialize
+
+    from osipi_dagster.assets import pi_tag_catalog, pi_timeseries
+    from osipi_dagster.resources import build_resources
+    from osipi_dagster.resources.pi_web_api import PIWebAPIResource
+
+    clients = []
+
+    class CountingPIWebAPIResource(PIWebAPIResource):
+        """The real resource, keeping its clients so their request/byte counters can be read."""
+
+        def make_client(self):
+            clients.append(super().make_client())
+            return clients[-1]
+
+    with tempfile.TemporaryDirectory(prefix="bench-delta-") as root, DagsterInstance.ephemeral() as instance:
+        pi = CountingPIWebAPIResource(base_url=url, transport=options["dagster_transport"],
+                                      streams_per_request=options["streams_per_request"],
+                                      max_concurrent_requests=options["concurrency"])
+        resources = build_resources(pi, root)
+        assert materialize([pi_tag_catalog], resources=resources, instance=instance).success
+        clients.clear()
+        began = time.perf_counter()
+        result = materialize([pi_tag_catalog, pi_timeseries], selection=[pi_timeseries], instance=instance,
+                             partition_key=START.strftime("%Y-%m-%d-%H:%M"), resources=resources)
+        seconds = time.perf_counter() - began
+        assert result.success
+        meta = result.asset_materializations_for_node("pi_timeseries")[0].metadata
+        return {"points": meta["dagster/row_count"].value, "seconds": seconds,
+                "requests": sum(c.stats.requests for c in clients),
+                "bytes": sum(c.stats.bytes_received for c in clients)}
+
+
+def child_main(mode: str, url: str, options: dict) -> None:
+    result = measure(mode, url, options)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["client_cpu_seconds"] = usage.ru_utime + usage.ru_stime  # (includes imports and setup)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# -- the driver ----------------------------------------------------------------------------------------
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """CPU time of the mock: its main process and every uvicorn worker."""
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def run_child(mode: str, url: str, options: dict, mock: psutil.Process) -> dict:
+    mock_cpu = cpu_seconds(mock)
+    out = subprocess.run([sys.executable, __file__, "--child", mode, "--url", url, "--options", json.dumps(options)],
+                         capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(f"{mode} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    result["mock_cpu_seconds"] = cpu_seconds(mock) - mock_cpu
+    return result
+
+
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    return {"cores": os.cpu_count(), "cpu": model, "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "load_average_at_start": round(os.getloadavg()[0], 2)}  # other work on the machine skews seconds
+
+
+def table(rows: list[dict], info: dict, command: str) -> str:
+    lines = [f"Machine: {info['cores']} cores ({info['cpu']}), {info['memory_gb']} GB RAM, Python {info['python']}, "
+             f"load average {info['load_average_at_start']} at start",
+             f"Command: `{command}`", "",
+             "| tags | mode | points | requests | MB received | seconds | points/s | peak RSS MB | client CPU s "
+             "| mock CPU s |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        mb = f"{r['bytes'] / 1e6:,.1f}" if r.get("bytes") is not None else "–"
+        lines.append(f"| {r['tags']:,} | {r['mode']} | {r['points']:,} | {r['requests']:,} | {mb} | "
+                     f"{r['seconds']:.2f} | {r['points'] / r['seconds']:,.0f} | {r['peak_rss_mb']:,.0f} | "
+                     f"{r['client_cpu_seconds']:.1f} | {r['mock_cpu_seconds']:.1f} |")
+    lines += ["", *speedups(rows)]
+    return "\n".join(lines) + "\n"
+
+
+def speedups(rows: list[dict]) -> list[str]:
+    """Batch and stream sets against sequential: how many times fewer requests, how many times faster."""
+    out = []
+    by = {(r["tags"], r["mode"]): r for r in rows}
+    for tags in sorted({r["tags"] for r in rows}):
+        base = by.get((tags, "sequential"))
+        for mode in ("batch", "streamsets"):
+            r = by.get((tags, mode))
+            if base and r:
+                out.append(f"- {tags:,} tags, {mode}: {base['requests'] / r['requests']:,.0f}× fewer requests, "
+                           f"{base['seconds'] / r['seconds']:.1f}× faster than sequential")
+    return out
+
+
+def chart(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for mode in MODES:
+        points = sorted((r["tags"], r) for r in rows if r["mode"] == mode)
+        if not points:
+            continue
+        tags = [t for t, _ in points]
+        if mode != "dagster":
+            axes[0].plot(tags, [r["requests"] for _, r in points], marker="o", label=mode)
+        axes[1].plot(tags, [r["seconds"] for _, r in points], marker="o", label=mode)
+    for ax, title in zip(axes, ("HTTP requests", "seconds")):
+        ax.set(xscale="log", yscale="log", xlabel="tags (1 hour each)", title=title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tags", default="100,1000,10000,30000", help="comma-separated tag counts")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"subset of {','.join(MODES)}")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--workers", type=int, default=2, help="mock worker processes")
+    parser.add_argument("--streams-per-request", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    parser.add_argument("--dagster-transport", default="streamsets", choices=("streamsets", "batch"))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--options", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child_main(args.child, args.url, json.loads(args.options))
+        return
+
+    options = {"streams_per_request": args.streams_per_request, "concurrency": args.concurrency,
+               "dagster_transport": args.dagster_transport}
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
+    info = machine()
+    command = "python benchmarks/bench_extraction.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    rows = []
+    for tags in [int(t) for t in args.tags.split(",")]:
+        with running_mock("--tags", str(tags), "--now", NOW.isoformat(), "--workers", str(args.workers),
+                          startup_timeout=120) as server:
+            mock = psutil.Process(server.process.pid)
+            for mode in modes:
+                result = {"tags": tags, "mode": mode, **run_child(mode, server.url, options, mock)}
+                rows.append(result)
+                print(f"{tags:>6,} tags  {mode:<10}  {result['points']:>10,} points  {result['requests']:>6,} "
+                      f"requests  {result['seconds']:7.2f} s  {result['peak_rss_mb']:7,.0f} MB RSS  "
+                      f"CPU client {result['client_cpu_seconds']:.1f} s, mock {result['mock_cpu_seconds']:.1f} s",
+                      flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    markdown = table(rows, info, command.strip())
+    (out / "bench_extraction.md").write_text(markdown)
+    (out / "bench_extraction.json").write_text(json.dumps({"machine": info, "options": options, "rows": rows},
+                                                          indent=2))
+    chart(rows, out / "bench_extraction.png")
+    print("\n" + markdown)
+    print(f"Wrote {out / 'bench_extraction.md'}, .json and .png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""The PI Web API client against the real mock server process: paging, chunking, auth, errors, retries."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from mock_pi.process import free_port, running_mock
+from mock_pi.universe import Universe
+from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
+from osipi_dagster.pi.errors import PIAuthenticationError, PIMalformedResponseError, PIWebAPIError
+from osipi_dagster.pi.recorded import MAX_URL_LENGTH, RecordedExtractor
+from osipi_dagster_tests.conftest import MOCK_CONFIG, MOCK_NOW, MOCK_TAGS
+
+KEY = ["tag_webid", "timestamp", "value", "value_text"]
+FAST_RETRY = RetryPolicy(max_attempts=3, backoff_seconds=0.01, max_backoff_seconds=0.05)
+
+
+class RecordingTransport(httpx.HTTPTransport):
+    """A real HTTP transport that remembers every request it sent."""
+
+    def __init__(self):
+        super().__init__()
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return super().handle_request(request)
+
+
+@pytest.fixture
+def client(mock_pi_url):
+    with PIWebAPIClient(mock_pi_url, retry=FAST_RETRY) as client:
+        yield client
+
+
+def test_points_are_paged_with_start_index_and_max_count(client):
+    server = client.data_server()
+    before = client.stats.requests
+    names = [p["Name"] for p in client.points(server["WebId"], page_size=70, selected_fields="Items.Name")]
+    assert sorted(names) == sorted(t.name for t in Universe(MOCK_CONFIG).tags)
+    assert len(set(names)) == MOCK_TAGS
+    assert client.stats.requests - before == MOCK_TAGS // 70 + 1  # full pages, then the short last one
+
+
+def test_streams_are_chunked_by_count_and_url_length(mock_pi_url):
+    transport = RecordingTransport()
+    with PIWebAPIClient(mock_pi_url, transport=transport) as client:
+        webids = [p["WebId"] for p in client.points(client.data_server()["WebId"], selected_fields="Items.WebId")]
+        start = MOCK_NOW.replace(hour=9)
+        end = MOCK_NOW.replace(hour=10)
+        by_count = RecordedExtractor(client, streams_per_request=60)
+        expected = by_count.extract(webids, start, end)
+        assert by_count.stats.chunks == -(-MOCK_TAGS // 60)
+        transport.requests.clear()
+        by_url = RecordedExtractor(client, streams_per_request=MOCK_TAGS)  # far more than one URL can carry
+        frame = by_url.extract(webids, start, end)
+    lengths = [len(str(r.url)) for r in transport.requests]
+    assert len(lengths) == by_url.stats.chunks > 1
+    assert max(lengths) <= MAX_URL_LENGTH
+    assert frame.sort(KEY).equals(expected.sort(KEY)) and frame.height > MOCK_TAGS * 50
+
+
+@pytest.fixture(scope="module")
+def secured_mock():
+    with running_mock("--tags", "20", "--now", MOCK_NOW.isoformat(), "--username", "piuser",
+                      "--password", "s3cret", "--token", "tok-123") as server:
+        yield server.url
+
+
+@pytest.mark.parametrize("auth", [httpx.BasicAuth("piuser", "wrong"), None])
+def test_wrong_credentials_raise_an_authentication_error_naming_the_url(secured_mock, auth):
+    with PIWebAPIClient(secured_mock, auth=auth, retry=FAST_RETRY) as client:
+        with pytest.raises(PIAuthenticationError) as raised:
+            client.data_server()
+    assert raised.value.status == 401
+    assert f"{secured_mock}/dataservers" in str(raised.value)
+    assert "Authorization has been denied" in str(raised.value)
+
+
+@pytest.mark.parametrize("auth, headers", [
+    (httpx.BasicAuth("piuser", "s3cret"), None),
+    (None, {"Authorization": "Bearer tok-123"}),
+])
+def test_right_credentials_succeed(secured_mock, auth, headers):
+    with PIWebAPIClient(secured_mock, auth=auth, headers=headers) as client:
+        assert client.data_server()["Name"] == MOCK_CONFIG.data_server
+
+
+def test_closed_port_fails_clearly_after_bounded_retries():
+    url = f"http://127.0.0.1:{free_port()}/piwebapi"
+    with PIWebAPIClient(url, retry=FAST_RETRY, timeout_seconds=2) as client:
+        began = time.monotonic()
+        with pytest.raises(PIWebAPIError, match="Cannot reach the PI Web API") as raised:
+            client.get("dataservers")
+        assert time.monotonic() - began < 5
+        assert client.stats.retries == FAST_RETRY.max_attempts - 1
+    assert f"{url}/dataservers" in str(raised.value)
+
+
+def test_wrong_path_fails_with_the_pi_error_and_no_retries(client):
+    with pytest.raises(PIWebAPIError) as raised:
+        client.get("no/such/controller")
+    assert raised.value.status == 404
+    assert "no/such/controller" in str(raised.value)
+    assert client.stats.retries == 0
+
+
+# -- injected faults (the mock's /admin/faults) -------------------------------------------------------
+
+class MockFaults:
+    """The mock's fault injection (``POST /admin/faults``), set per test and cleared afterwards."""
+
+    def __init__(self, mock_url: str):
+        self.url = mock_url.removesuffix("/piwebapi") + "/admin/faults"
+
+    def set(self, **settings) -> None:
+        httpx.post(self.url, json=settings).raise_for_status()
+
+    def counters(self) -> dict:
+        return httpx.get(self.url).json()["Counters"]
+
+
+@pytest.fixture
+def faults(mock_pi_url):
+    faults = MockFaults(mock_pi_url)
+    yield faults
+    faults.set()
+
+
+@pytest.mark.parametrize("kind, setting", [("rate_limited", "rate_429"), ("unavailable", "rate_503")])
+def test_rate_limits_and_unavailability_are_retried_honouring_retry_after(mock_pi_url, faults, kind, setting):
+    faults.set(**{setting: 1, "retry_after_s": 1, "limit": 1})
+    policy = RetryPolicy(max_attempts=3, backoff_seconds=0.01, max_backoff_seconds=5)
+    with PIWebAPIClient(mock_pi_url, retry=policy) as client:
+        began = time.monotonic()
+        assert client.data_server()["Name"] == MOCK_CONFIG.data_server
+        assert time.monotonic() - began >= 1  # waited as told, although the backoff alone is ~0.01 s
+    assert client.stats.retries == 1 and client.stats.requests == 2
+    assert faults.counters()[kind] == 1
+
+
+def test_retries_stop_at_max_attempts_with_the_last_pi_error(client, faults):
+    faults.set(rate_503=1)
+    with pytest.raises(PIWebAPIError, match="temporarily unavailable") as raised:
+        client.get("dataservers")
+    assert raised.value.status == 503
+    assert client.stats.requests == FAST_RETRY.max_attempts
+
+
+def test_the_retry_budget_bounds_retries_across_requests(mock_pi_url, faults):
+    faults.set(rate_503=1)
+    policy = RetryPolicy(max_attempts=5, backoff_seconds=0.001, max_backoff_seconds=0.001, budget=6)
+    with PIWebAPIClient(mock_pi_url, retry=policy) as client:
+        for _ in range(3):
+            with pytest.raises(PIWebAPIError):
+                client.get("dataservers")
+    assert client.stats.retries == 6
+    assert client.stats.requests == 3 + 6  # first attempts + the budget, not 3 × 5
+
+
+def test_malformed_json_raises_a_malformed_response_error(client, faults):
+    faults.set(malformed_rate=1, limit=1)
+    with pytest.raises(PIMalformedResponseError, match="not valid JSON") as raised:
+        client.get("dataservers")
+    assert "/piwebapi/dataservers" in str(raised.value)
