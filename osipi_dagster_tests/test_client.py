@@ -10,7 +10,12 @@ import pytest
 from mock_pi.process import free_port, running_mock
 from mock_pi.universe import Universe
 from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
-from osipi_dagster.pi.errors import PIAuthenticationError, PIMalformedResponseError, PIWebAPIError
+from osipi_dagster.pi.errors import (
+    PIAuthenticationError,
+    PIInterruptedResponseError,
+    PIMalformedResponseError,
+    PIWebAPIError,
+)
 from osipi_dagster.pi.recorded import MAX_URL_LENGTH, RecordedExtractor
 from osipi_dagster_tests.conftest import MOCK_CONFIG, MOCK_NOW, MOCK_TAGS
 
@@ -161,8 +166,16 @@ def test_the_retry_budget_bounds_retries_across_requests(mock_pi_url, faults):
     assert client.stats.requests == 3 + 6  # first attempts + the budget, not 3 × 5
 
 
-def test_malformed_json_raises_a_malformed_response_error(client, faults):
-    faults.set(malformed_rate=1, limit=1)
-    with pytest.raises(PIMalformedResponseError, match="not valid JSON") as raised:
+@pytest.mark.parametrize("setting, error, message", [
+    ("malformed_rate", PIMalformedResponseError, "not valid JSON"),
+    ("webexception_rate", PIInterruptedResponseError, "failed while sending"),
+])
+def test_broken_bodies_are_retried_then_reported(client, faults, setting, error, message):
+    faults.set(**{setting: 1, "limit": 1})  # one broken body: the retry gets a good one
+    assert client.get("dataservers")["Items"]
+    assert client.stats.retries == 1
+    faults.set(**{setting: 1})  # every body broken: a clear error after the bounded attempts
+    with pytest.raises(error, match=message) as raised:
         client.get("dataservers")
     assert "/piwebapi/dataservers" in str(raised.value)
+    assert client.stats.requests == 2 + FAST_RETRY.max_attempts

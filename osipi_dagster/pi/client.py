@@ -24,7 +24,12 @@ from typing import Any
 import httpx
 import orjson
 
-from osipi_dagster.pi.errors import PIAuthenticationError, PIMalformedResponseError, PIWebAPIError
+from osipi_dagster.pi.errors import (
+    PIAuthenticationError,
+    PIInterruptedResponseError,
+    PIMalformedResponseError,
+    PIWebAPIError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +126,14 @@ class PIWebAPIClient:
                 self._sleep_before_retry(attempt, response.headers.get("Retry-After"),
                                          f"HTTP {response.status_code} on {shown_url(url)}")
                 continue
-            return self._decode(response, url)
+            try:
+                return self._decode(response, url)
+            except (PIMalformedResponseError, PIInterruptedResponseError) as exc:
+                # A truncated body or an error while the server streamed it: asking again usually helps.
+                if self._may_retry(attempt):
+                    self._sleep_before_retry(attempt, None, f"{type(exc).__name__} on {shown_url(url)}")
+                    continue
+                raise
 
     def get(self, path: str, params: Any = None) -> Any:
         return self.request("GET", path, params=params)
@@ -173,7 +185,7 @@ class PIWebAPIClient:
         if isinstance(body, dict) and body.get("WebException"):
             # An error while the server was streaming the body after a 2xx status (§0).
             exc_info = body["WebException"]
-            raise PIWebAPIError("PI Web API failed while sending the response", url=url,
+            raise PIInterruptedResponseError("PI Web API failed while sending the response", url=url,
                                 status=exc_info.get("StatusCode"), errors=exc_info.get("Errors"))
         return body
 

@@ -25,6 +25,10 @@ class PIMalformedResponseError(PIWebAPIError):
     """The server answered 2xx with a body that is not the JSON shape the PI Web API documents."""
 
 
+class PIInterruptedResponseError(PIWebAPIError):
+    """A 2xx response whose body reports a ``WebException``: the server failed while sending it."""
+
+
 class PIStreamErrors(PIWebAPIError):
     """Some streams (tags) still failed after their individual retries: the window is not complete."""
 
