@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import httpx
 import pytest
 
 from mock_pi.config import MockConfig
@@ -20,3 +21,23 @@ def mock_pi_url():
     """A mock PI Web API server process for the tests of one module; stopped after them."""
     with running_mock("--tags", str(MOCK_TAGS), "--now", MOCK_NOW.isoformat()) as server:
         yield server.url
+
+
+class MockFaults:
+    """The mock's fault injection (``POST /admin/faults``), set per test and cleared afterwards."""
+
+    def __init__(self, mock_url: str):
+        self.url = mock_url.removesuffix("/piwebapi") + "/admin/faults"
+
+    def set(self, **settings) -> None:
+        httpx.post(self.url, json=settings).raise_for_status()
+
+    def counters(self) -> dict:
+        return httpx.get(self.url).json()["Counters"]
+
+
+@pytest.fixture
+def faults(mock_pi_url):
+    faults = MockFaults(mock_pi_url)
+    yield faults
+    faults.set()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import httpx
 import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
@@ -143,16 +142,12 @@ def test_paging_returns_the_same_objects(mock_pi_url):
         assert len(frames) > 20 and af.event_frames(client, database, start, end, page_size=9) == frames
 
 
-def test_failed_batch_items_are_fetched_again_alone(mock_pi_url):
-    faults = mock_pi_url.replace("/piwebapi", "/admin/faults")
+def test_failed_batch_items_are_fetched_again_alone(mock_pi_url, faults):
     with PIWebAPIClient(mock_pi_url) as client:
         database = af.asset_databases(client)[0]["WebId"]
         webids = [e["WebId"] for e in af.elements(client, database)]
         expected = af.element_attributes(client, webids)
-        httpx.post(faults, json={"batch_fail_one": True}).raise_for_status()
-        try:
-            assert af.element_attributes(client, webids, per_batch=32) == expected
-        finally:
-            counters = httpx.get(faults).json()
-            httpx.post(faults, json={}).raise_for_status()
-    assert counters["Counters"]["batch_item"] == -(-len(webids) // 32)  # one per batch, each recovered
+        faults.set(batch_fail_one=True)
+        assert af.element_attributes(client, webids, per_batch=32) == expected
+        counters = faults.counters()
+    assert counters["batch_item"] == -(-len(webids) // 32)  # one per batch, each recovered

@@ -115,26 +115,6 @@ def test_wrong_path_fails_with_the_pi_error_and_no_retries(client):
 
 # -- injected faults (the mock's /admin/faults) -------------------------------------------------------
 
-class MockFaults:
-    """The mock's fault injection (``POST /admin/faults``), set per test and cleared afterwards."""
-
-    def __init__(self, mock_url: str):
-        self.url = mock_url.removesuffix("/piwebapi") + "/admin/faults"
-
-    def set(self, **settings) -> None:
-        httpx.post(self.url, json=settings).raise_for_status()
-
-    def counters(self) -> dict:
-        return httpx.get(self.url).json()["Counters"]
-
-
-@pytest.fixture
-def faults(mock_pi_url):
-    faults = MockFaults(mock_pi_url)
-    yield faults
-    faults.set()
-
-
 @pytest.mark.parametrize("kind, setting", [("rate_limited", "rate_429"), ("unavailable", "rate_503")])
 def test_rate_limits_and_unavailability_are_retried_honouring_retry_after(mock_pi_url, faults, kind, setting):
     faults.set(**{setting: 1, "retry_after_s": 1, "limit": 1})

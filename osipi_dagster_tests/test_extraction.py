@@ -19,7 +19,6 @@ from osipi_dagster.pi.errors import PIStreamErrors
 from osipi_dagster.pi.recorded import RecordedExtractor
 from osipi_dagster.pi.values import RAW_SCHEMA
 from osipi_dagster_tests.conftest import MOCK_CONFIG, MOCK_NOW
-from osipi_dagster_tests.test_client import MockFaults, faults  # noqa: F401 (a fixture)
 from osipi_dagster_tests.expected import expected_timeseries
 
 TRANSPORTS = ["streamsets", "batch"]

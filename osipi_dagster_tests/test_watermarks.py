@@ -10,7 +10,6 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import polars as pl
-import pytest
 from dagster import (
     AssetKey,
     DagsterInstance,

@@ -23,8 +23,8 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from osipi_dagster.pi.client import PIWebAPIClient, items_of
-from osipi_dagster.pi.errors import PIMalformedResponseError, PIWebAPIError
-from osipi_dagster.pi.recorded import _sub_result, pi_time
+from osipi_dagster.pi.errors import PIWebAPIError
+from osipi_dagster.pi.recorded import pi_time
 
 DATABASE_FIELDS = "WebId;Id;Name;Path;Description"
 ELEMENT_FIELDS = ";".join(f"Items.{f}" for f in (
@@ -117,22 +117,19 @@ def batch_collections(client: PIWebAPIClient, requests: dict[str, tuple[str, dic
         return items_of(client.get(path, params), client.url(path))
 
     def run(batch: list[str]) -> dict[str, list[dict]]:
-        body = {str(i): {"Method": "GET",
-                         "Resource": f"{client.url(requests[key][0])}?{urlencode({**requests[key][1], **paging})}"}
-                for i, key in enumerate(batch)}
-        response = client.post("batch", body)
-        if not isinstance(response, dict):
-            raise PIMalformedResponseError("PI Web API batch response is not an object", url=client.url("batch"))
+        answers = client.batch_get(
+            [f"{client.url(requests[key][0])}?{urlencode({**requests[key][1], **paging})}" for key in batch])
         results, failures = {}, {}
-        for i, key in enumerate(batch):
-            result = _sub_result(response.get(str(i)))
-            if result.error is None and not (page_size and len(result.items) >= page_size):
-                results[key] = result.items
+        for key, answer in zip(batch, answers):
+            items = answer.items
+            if items is not None and not (page_size and len(items) >= page_size):
+                results[key] = items
                 continue
+            error = answer.error if items is None else None
             try:  # a failed sub-request (with the client's retries) or a full page: fetched on its own
                 results[key] = fetch_alone(*requests[key])
             except PIWebAPIError as exc:
-                failures[key] = f"{result.error}; alone: {exc}" if result.error else str(exc)
+                failures[key] = f"{error}; alone: {exc}" if error else str(exc)
         if failures:
             shown = "; ".join(f"{requests[k][0]}: {e}" for k, e in list(failures.items())[:5])
             raise PIWebAPIError(f"{len(failures)} of {len(batch)} batched requests failed", url=client.url("batch"),

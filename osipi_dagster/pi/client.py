@@ -135,6 +135,13 @@ class PIWebAPIClient:
                     continue
                 raise
 
+    def batch_get(self, urls: list[str]) -> list[SubResponse]:
+        """GET many resources in one ``POST batch``; each answer has its own status (HTTP 207)."""
+        response = self.post("batch", batch_body(urls))
+        if not isinstance(response, dict):
+            raise PIMalformedResponseError("PI Web API batch response is not an object", url=self.url("batch"))
+        return [_sub_response(response.get(str(i))) for i in range(len(urls))]
+
     def get(self, path: str, params: Any = None) -> Any:
         return self.request("GET", path, params=params)
 
@@ -217,6 +224,56 @@ class PIWebAPIClient:
         if selected_fields:
             params["selectedFields"] = selected_fields
         return self.paged(f"dataservers/{data_server_webid}/points", params, page_size)
+
+
+@dataclass(frozen=True)
+class SubResponse:
+    """One sub-response of ``POST batch``: its own status, headers and (decoded) content."""
+
+    status: int
+    content: Any
+    headers: dict
+
+    @property
+    def items(self) -> list | None:
+        """The ``Items`` of a successful collection sub-request, else None."""
+        if self.status == 200 and isinstance(self.content, dict) and isinstance(self.content.get("Items"), list):
+            return self.content["Items"]
+        return None
+
+    @property
+    def error(self) -> str:
+        return f"HTTP {self.status}: {error_text(self.content)}"
+
+
+def batch_body(urls: list[str]) -> dict:
+    """A ``POST batch`` body of independent GETs (they run in parallel on the server)."""
+    return {str(i): {"Method": "GET", "Resource": url} for i, url in enumerate(urls)}
+
+
+def _sub_response(sub: Any) -> SubResponse:
+    if not isinstance(sub, dict):
+        return SubResponse(0, {"Errors": ["no response for this sub-request"]}, {})
+    content = sub.get("Content")
+    if isinstance(content, (str, bytes)):  # the reference types Content as a (JSON) string
+        try:
+            content = orjson.loads(content) if content else None
+        except orjson.JSONDecodeError:
+            content = {"Errors": [f"malformed content: {str(content)[:100]}"]}
+    headers = sub.get("Headers") if isinstance(sub.get("Headers"), dict) else {}
+    return SubResponse(int(sub.get("Status") or 0), content, headers)
+
+
+def error_text(error: Any) -> str:
+    """PI's error payloads (``{"Errors": [...]}``, ``{"Message": ...}``, a WebException) as one line."""
+    if isinstance(error, dict):
+        errors = error.get("Errors") or error.get("Message") or error
+        status = error.get("StatusCode")
+        text = "; ".join(map(str, errors)) if isinstance(errors, list) else str(errors)
+        return f"HTTP {status}: {text}" if status else text
+    if isinstance(error, list):
+        return "; ".join(map(str, error))
+    return str(error)
 
 
 def items_of(body: Any, url: str) -> list:

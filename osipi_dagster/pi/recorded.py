@@ -39,8 +39,8 @@ from urllib.parse import urlencode
 import orjson
 import polars as pl
 
-from osipi_dagster.pi.client import PIWebAPIClient, items_of
-from osipi_dagster.pi.errors import PIMalformedResponseError, PIStreamErrors, PIWebAPIError
+from osipi_dagster.pi.client import PIWebAPIClient, SubResponse, batch_body, error_text, items_of
+from osipi_dagster.pi.errors import PIStreamErrors, PIWebAPIError
 from osipi_dagster.pi.values import RAW_SCHEMA, VALUE_FIELDS, ValueColumns
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ class StreamsetTransport:
             if webid is None:
                 continue  # not one of ours: the stream we asked for counts as missing, and is retried
             error = stream.get("WebException") or stream.get("Errors")
-            results[webid] = StreamResult(error=_error_text(error)) if error else \
+            results[webid] = StreamResult(error=error_text(error)) if error else \
                 StreamResult(items=stream.get("Items") or [])
         return results
 
@@ -185,38 +185,25 @@ class BatchTransport:
     def __init__(self, client: PIWebAPIClient):
         self.client = client
 
-    def _body(self, webids: list[str], window: Window, max_count: int) -> dict:
+    def _urls(self, webids: list[str], window: Window, max_count: int) -> list[str]:
         query = urlencode(window.params(max_count, STREAM_FIELDS))
         base = self.client.url("streams/")
-        return {str(i): {"Method": "GET", "Resource": f"{base}{short_webid(w)}/recorded?{query}"}
-                for i, w in enumerate(webids)}
+        return [f"{base}{short_webid(w)}/recorded?{query}" for w in webids]
 
     def fits(self, webids: list[str], window: Window, max_count: int) -> bool:
-        return len(orjson.dumps(self._body(webids, window, max_count))) <= MAX_REQUEST_BYTES
+        return len(orjson.dumps(batch_body(self._urls(webids, window, max_count)))) <= MAX_REQUEST_BYTES
 
     def fetch(self, webids: list[str], window: Window, max_count: int) -> dict[str, StreamResult]:
-        response = self.client.post("batch", self._body(webids, window, max_count))
-        if not isinstance(response, dict):
-            raise PIMalformedResponseError("PI Web API batch response is not an object",
-                                           url=self.client.url("batch"))
-        return {webid: _sub_result(response.get(str(i))) for i, webid in enumerate(webids)}
+        answers = self.client.batch_get(self._urls(webids, window, max_count))
+        return {webid: stream_result(answer) for webid, answer in zip(webids, answers)}
 
 
-def _sub_result(sub) -> StreamResult:
-    """One sub-response of a batch: ``{"Status", "Headers", "Content"}``."""
-    if not isinstance(sub, dict):
-        return StreamResult(error="no response for this sub-request")
-    content = sub.get("Content")
-    if isinstance(content, (str, bytes)):  # some servers send Content as a JSON string
-        try:
-            content = orjson.loads(content) if content else None
-        except orjson.JSONDecodeError:
-            content = {"Errors": [f"malformed content: {str(content)[:100]}"]}
-    status = sub.get("Status", 0)
-    if status == 200 and isinstance(content, dict) and isinstance(content.get("Items"), list):
-        return StreamResult(items=content["Items"])
-    headers = sub.get("Headers") if isinstance(sub.get("Headers"), dict) else {}
-    return StreamResult(error=f"HTTP {status}: {_error_text(content)}", retry_after=headers.get("Retry-After"))
+def stream_result(answer: SubResponse) -> StreamResult:
+    """A batch sub-response as the values of one stream, or its error (with any Retry-After)."""
+    items = answer.items
+    if items is not None:
+        return StreamResult(items=items)
+    return StreamResult(error=answer.error, retry_after=answer.headers.get("Retry-After"))
 
 
 TRANSPORTS: dict[str, Callable[[PIWebAPIClient], Transport]] = {
@@ -418,13 +405,3 @@ class RecordedExtractor:
         kept.extend(page)
         return kept
 
-
-def _error_text(error) -> str:
-    if isinstance(error, dict):
-        errors = error.get("Errors") or error.get("Message") or error
-        status = error.get("StatusCode")
-        text = "; ".join(map(str, errors)) if isinstance(errors, list) else str(errors)
-        return f"HTTP {status}: {text}" if status else text
-    if isinstance(error, list):
-        return "; ".join(map(str, error))
-    return str(error)
