@@ -39,10 +39,26 @@ def hourly_settle_condition() -> AutomationCondition:
     return settle_window_condition(timedelta(hours=SETTLE_HOURS), HOURLY_CRON)
 
 
-def catalog_condition() -> AutomationCondition:
-    """A daily refresh of the tag catalog (descriptors, units…); the new-tag sensor reacts sooner."""
+def daily_refresh_condition() -> AutomationCondition:
+    """A daily refresh of metadata tables (tag catalog, AF); the new-tag sensor reacts sooner to new tags."""
     return (AutomationCondition.cron_tick_passed(DAILY_CRON, cron_timezone="UTC")
             & ~AutomationCondition.in_progress()).with_label(f"daily on '{DAILY_CRON}'")
+
+
+def daily_settle_condition() -> AutomationCondition:
+    """Event frames: each day re-read today's and yesterday's partitions (frames close and change)."""
+    return settle_window_condition(timedelta(days=2), DAILY_CRON)
+
+
+def follows_upstream_condition() -> AutomationCondition:
+    """Derived partitions follow *any* upstream partition that changed — the settle window's hours and
+    the hours of a backfill alike (``eager()`` only looks at the latest partition)."""
+    return (
+        AutomationCondition.any_deps_updated()
+        & ~AutomationCondition.any_deps_missing()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("any upstream partition updated")
 
 
 automation_sensor = AutomationConditionSensorDefinition(

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 from dagster import (
     AssetKey,
+    AssetMaterialization,
     DagsterInstance,
     SensorResult,
     SkipReason,
@@ -93,6 +94,17 @@ def test_automation_requests_new_hour_and_settle_window():
         result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor,
                                                 evaluation_time=at(13, 6))
         assert result.get_requested_partitions(ts) == {key(at(10)), key(at(11)), key(at(12))}
+
+
+def test_gold_follows_every_reloaded_hour_including_backfills():
+    backfilled = [key(at(h) - timedelta(days=5)) for h in range(3)]  # far outside the latest window
+    with DagsterInstance.ephemeral() as instance:
+        result = evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at(11, 58))
+        for partition in backfilled:
+            instance.report_runless_asset_event(AssetMaterialization("pi_timeseries", partition=partition))
+        result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor,
+                                                evaluation_time=at(11, 59))
+        assert result.get_requested_partitions(AssetKey("pi_metrics_hourly")) == set(backfilled)
 
 
 def test_late_values_land_when_the_settle_window_is_reloaded(tmp_path):

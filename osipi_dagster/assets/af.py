@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import polars as pl
 from dagster import AssetExecutionContext, asset
 
+from osipi_dagster.automation import daily_refresh_condition
 from osipi_dagster.pi import af
 from osipi_dagster.pi.client import PIWebAPIClient
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
@@ -33,6 +34,7 @@ def af_database_paths() -> list[str]:
     group_name="bronze",
     kinds={"polars", "deltalake"},
     metadata={"schema": "bronze"},
+    automation_condition=daily_refresh_condition(),
     pool="pi_web_api",
 )
 def pi_af_elements(context: AssetExecutionContext, pi: PIWebAPIResource) -> pl.DataFrame:
@@ -58,6 +60,7 @@ def pi_af_elements(context: AssetExecutionContext, pi: PIWebAPIResource) -> pl.D
     group_name="silver",
     kinds={"polars", "deltalake"},
     metadata={"schema": "silver"},
+    automation_condition=daily_refresh_condition(),
     pool="pi_web_api",
 )
 def pi_af_attributes(context: AssetExecutionContext, pi: PIWebAPIResource, pi_af_elements: pl.DataFrame,

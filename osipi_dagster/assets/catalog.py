@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, asset
 
-from osipi_dagster.automation import catalog_condition
+from osipi_dagster.automation import daily_refresh_condition
 from osipi_dagster.resources.lakehouse import DeltaLakehouse
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.transforms.catalog import SELECTED_FIELDS, catalog_frame, points_frame
@@ -15,7 +15,7 @@ from osipi_dagster.transforms.catalog import SELECTED_FIELDS, catalog_frame, poi
     group_name="bronze",
     kinds={"polars", "deltalake"},
     metadata={"schema": "bronze"},
-    automation_condition=catalog_condition(),
+    automation_condition=daily_refresh_condition(),
 )
 def pi_tag_catalog(context: AssetExecutionContext, pi: PIWebAPIResource, lakehouse: DeltaLakehouse) -> pl.DataFrame:
     """Every PI point (webid, name, path, descriptor, type, units, span/zero, step…) matching the

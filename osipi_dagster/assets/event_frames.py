@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import polars as pl
 from dagster import AssetExecutionContext, AutomationCondition, BackfillPolicy, asset
 
+from osipi_dagster.automation import daily_settle_condition
 from osipi_dagster.assets.af import af_database_paths, pi_load_metadata, search_page_size
 from osipi_dagster.partitions import daily_partitions
 from osipi_dagster.pi import af
@@ -23,6 +24,7 @@ CURRENT_CONDITION = AutomationCondition.eager().without(~AutomationCondition.any
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     metadata={"schema": "bronze", "partition_expr": "day"},
+    automation_condition=daily_settle_condition(),
     pool="pi_web_api",
 )
 def pi_event_frames(context: AssetExecutionContext, pi: PIWebAPIResource) -> pl.DataFrame:

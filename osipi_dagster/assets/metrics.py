@@ -2,21 +2,22 @@
 recomputed from ``pi_timeseries`` whenever an hour of it is (re)loaded."""
 
 import polars as pl
-from dagster import AssetExecutionContext, AutomationCondition, BackfillPolicy, asset
+from dagster import AssetExecutionContext, BackfillPolicy, asset
 
+from osipi_dagster.automation import follows_upstream_condition
 from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.transforms import metrics
 
 
 def _gold(**kwargs):
-    """Hourly gold assets: partitioned like ``pi_timeseries`` on the ``hour`` column, eager automation."""
+    """Hourly gold assets: partitioned like ``pi_timeseries`` on the ``hour`` column, automation follows any updated upstream partition."""
     return asset(
         group_name="gold",
         kinds={"polars", "deltalake"},
         partitions_def=hourly_partitions,
         backfill_policy=BackfillPolicy.single_run(),
         metadata={"schema": "gold", "partition_expr": "hour"},
-        automation_condition=AutomationCondition.eager(),
+        automation_condition=follows_upstream_condition(),
         **kwargs,
     )
 
