@@ -50,6 +50,12 @@ def daily_settle_condition() -> AutomationCondition:
     return settle_window_condition(timedelta(days=2), DAILY_CRON)
 
 
+def current_view_condition() -> AutomationCondition:
+    """An unpartitioned view of daily partitions: eager, but without waiting for every day of the
+    history to exist (plain ``eager()`` never fires while any upstream day is unloaded)."""
+    return AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
+
+
 def follows_upstream_condition() -> AutomationCondition:
     """Derived partitions follow *any* upstream partition that changed — the settle window's hours and
     the hours of a backfill alike (``eager()`` only looks at the latest partition)."""

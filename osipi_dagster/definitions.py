@@ -14,8 +14,7 @@ from osipi_dagster.assets import (
 )
 from osipi_dagster.automation import automation_sensor
 from osipi_dagster.resources import resources_from_env
-from osipi_dagster.sensors import pi_new_tags_sensor
-from osipi_dagster.sensors.event_frames import pi_open_event_frames_sensor
+from osipi_dagster.sensors import pi_new_tags_sensor, pi_open_event_frames_sensor
 
 defs = Definitions(
     assets=[pi_tag_catalog, pi_timeseries, pi_af_elements, pi_af_attributes, pi_event_frames,

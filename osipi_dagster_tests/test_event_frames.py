@@ -23,7 +23,8 @@ from mock_pi.config import MockConfig
 from mock_pi.process import running_mock
 from mock_pi.state import MockPI
 
-from osipi_dagster.assets.event_frames import CURRENT_CONDITION, pi_event_frames, pi_event_frames_current
+from osipi_dagster.assets.event_frames import pi_event_frames, pi_event_frames_current
+from osipi_dagster.automation import current_view_condition
 from osipi_dagster.resources import build_resources
 from osipi_dagster.resources.lakehouse import DeltaLakehouse
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
@@ -202,5 +203,5 @@ def test_current_view_follows_any_updated_day(root, mock_url, instance):
         _run(mock_url, root, instance, [pi_event_frames], DAYS[0])
         return evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor).total_requested
 
-    assert requested(CURRENT_CONDITION) == 1
+    assert requested(current_view_condition()) == 1
     assert requested(AutomationCondition.eager()) == 0

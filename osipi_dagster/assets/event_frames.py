@@ -5,17 +5,15 @@ import time
 from datetime import datetime, timezone
 
 import polars as pl
-from dagster import AssetExecutionContext, AutomationCondition, BackfillPolicy, asset
+from dagster import AssetExecutionContext, BackfillPolicy, asset
 
-from osipi_dagster.automation import daily_settle_condition
+from osipi_dagster.automation import current_view_condition, daily_settle_condition
 from osipi_dagster.assets.af import af_database_paths, pi_load_metadata, search_page_size
 from osipi_dagster.partitions import daily_partitions
 from osipi_dagster.pi import af
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.transforms.event_frames import current_event_frames, event_frames_frame
 
-# Eager, except that it must not wait for every daily partition of the history to exist.
-CURRENT_CONDITION = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
 
 
 @asset(
@@ -53,7 +51,7 @@ def pi_event_frames(context: AssetExecutionContext, pi: PIWebAPIResource) -> pl.
     group_name="silver",
     kinds={"polars", "deltalake"},
     metadata={"schema": "silver"},
-    automation_condition=CURRENT_CONDITION,
+    automation_condition=current_view_condition(),
 )
 def pi_event_frames_current(context: AssetExecutionContext, pi_event_frames: pl.DataFrame) -> pl.DataFrame:
     """One row per event frame (key: ``webid``) in the state of its most recent load, with the first and

@@ -127,16 +127,8 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
                 rows += batch.num_rows
                 yield batch
 
-        table = _open_table(connection)
-        schema = table.schema() if table is not None else Schema.from_arrow(reader.schema)
-        predicate = _sql_predicate(table_slice.partition_dimensions or [], schema) + _keep_clause(
-            _keep_rows(context)
-        )
         stream = pa.RecordBatchReader.from_batches(reader.schema, counted())
-        write_deltalake(
-            connection.table_uri, stream, mode="overwrite", predicate=predicate, schema_mode="merge",
-            **write_options,
-        )
+        _overwrite_window(stream, table_slice, connection, write_options, _keep_clause(_keep_rows(context)))
         return {
             "dagster/row_count": rows,
             "dagster/partition_row_count": rows,
@@ -244,7 +236,7 @@ def _open_table(connection: TableConnection) -> DeltaTable | None:
 
 
 def _overwrite_window(
-    data: pa.Table,
+    data: pa.Table | pa.RecordBatchReader,
     table_slice: TableSlice,
     connection: TableConnection,
     write_options: dict[str, Any],
@@ -253,12 +245,13 @@ def _overwrite_window(
     """Replace the window's rows; delta-rs rejects rows outside the predicate, even on creation.
 
     An empty frame means "the window has no rows now", so it deletes them rather than keeping
-    stale ones (a new table is still created, empty, so downstreams can read it).
+    stale ones (a new table is still created, empty, so downstreams can read it). An empty stream
+    does the same through the overwrite itself: its predicate removes the window's rows.
     """
     table = _open_table(connection)
     schema = table.schema() if table is not None else Schema.from_arrow(data.schema)
     predicate = _sql_predicate(table_slice.partition_dimensions or [], schema) + keep
-    if data.num_rows == 0 and table is not None:
+    if isinstance(data, pa.Table) and data.num_rows == 0 and table is not None:
         table.delete(predicate, commit_properties=write_options["commit_properties"])
         return
     write_deltalake(
