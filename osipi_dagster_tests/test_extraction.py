@@ -16,7 +16,7 @@ from mock_pi.universe import Universe
 from mock_pi.webid import point_webid
 from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
 from osipi_dagster.pi.errors import PIStreamErrors
-from osipi_dagster.pi.recorded import RecordedExtractor
+from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.pi.values import RAW_SCHEMA
 from osipi_dagster_tests.conftest import MOCK_CONFIG, MOCK_NOW
 from osipi_dagster_tests.expected import expected_timeseries
@@ -47,9 +47,9 @@ DENSE = tags_where(lambda t: t.sensor.code == "VI")  # 10-second sampling: 360 v
 DUPLICATES = tags_where(lambda t: signals.profile(t).duplicates)  # several events at one timestamp
 
 
-def extractor(url: str, transport: str, **options) -> RecordedExtractor:
+def extractor(url: str, transport: str, **options) -> BatchController:
     client = PIWebAPIClient(url, retry=RetryPolicy(max_attempts=3, backoff_seconds=0.01))
-    return RecordedExtractor(client, transport=transport, **options)
+    return BatchController(client, transport=transport, **options)
 
 
 @pytest.fixture(scope="module")
@@ -154,5 +154,5 @@ def test_values_at_the_window_end_belong_to_the_next_window(mock_pi_url):
 
 def test_an_unknown_transport_is_rejected():
     with pytest.raises(ValueError, match="Unknown transport"):
-        RecordedExtractor(PIWebAPIClient("http://pi.test/piwebapi"), transport="carrier-pigeon")
+        BatchController(PIWebAPIClient("http://pi.test/piwebapi"), transport="carrier-pigeon")
 

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 from osipi_dagster.pi.client import PIWebAPIClient, items_of
 from osipi_dagster.pi.errors import PIWebAPIError
-from osipi_dagster.pi.recorded import pi_time
+from osipi_dagster.pi.time_window import pi_time
 
 DATABASE_FIELDS = "WebId;Id;Name;Path;Description"
 ELEMENT_FIELDS = ";".join(f"Items.{f}" for f in (

@@ -11,7 +11,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
-from osipi_dagster.pi.recorded import RecordedExtractor
+from osipi_dagster.pi.batch_controller import BatchController
 
 
 class PIWebAPIResource(ConfigurableResource):
@@ -78,8 +78,8 @@ class PIWebAPIResource(ConfigurableResource):
             self._client = self.make_client()
         return self._client
 
-    def extractor(self, progress: Callable[[str], None] | None = None) -> RecordedExtractor:
-        return RecordedExtractor(
+    def batch_controller(self, progress: Callable[[str], None] | None = None) -> BatchController:
+        return BatchController(
             self.client,
             transport=self.transport,
             streams_per_request=self.streams_per_request,
