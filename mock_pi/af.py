@@ -154,7 +154,8 @@ class AFModel:
         elements = universe.elements
         self.tags_of: list[list[Tag]] = [[] for _ in elements]
         for tag in universe.tags:
-            self.tags_of[tag.element].append(tag)
+            if tag.element is not None:  # awkward and dense tags are PI points outside the AF tree
+                self.tags_of[tag.element].append(tag)
         created = [t[0].created_s if t else None for t in self.tags_of]
         for element in reversed(elements):  # children always come after their parent
             if element.parent is not None and created[element.index] is not None:

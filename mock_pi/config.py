@@ -30,8 +30,15 @@ class MockConfig:
     # Late-arriving data: a value at t becomes visible between t and t + late_lag_seconds.
     late_lag_seconds: float = 0.0
     expansions: tuple[Expansion, ...] = ()
+    # Opt-in PI points outside the AF tree, appended after all other tags (mock_pi.universe): names and
+    # descriptors at PI's limits, and dense tags (> 150,000 values per hour, many events per timestamp).
+    awkward_tags: int = 0
+    dense_tags: int = 0
     # PI Web API server settings (shared/pi-web-api.md §2.6).
     max_returned_items_per_call: int = 150_000
+    # Lower limits for some endpoints: (regex searched in the request path, case-insensitive; limit). The first
+    # match wins; e.g. (("/points$", 20),) makes point paging announce 20 while recorded keeps the global one.
+    max_returned_items_for: tuple[tuple[str, int], ...] = ()
     # Auth: anonymous unless a username/password or token is configured.
     username: str | None = None
     password: str | None = None
@@ -45,7 +52,8 @@ class MockConfig:
 
     @property
     def total_tags(self) -> int:
-        """Tags including every scheduled expansion (visible or not yet)."""
+        """Tags of the AF tree including every scheduled expansion (visible or not yet); awkward and dense
+        tags come on top."""
         return self.tags + sum(e.tags for e in self.expansions)
 
     def to_json(self) -> str:
@@ -59,6 +67,7 @@ class MockConfig:
         data = json.loads(text)
         data["now"] = _parse_utc(data["now"]) if data.get("now") else None
         data["expansions"] = tuple(Expansion(_parse_utc(e["at"]), int(e["tags"])) for e in data.get("expansions", []))
+        data["max_returned_items_for"] = tuple((str(p), int(n)) for p, n in data.get("max_returned_items_for", ()))
         return cls(**data)
 
     @classmethod

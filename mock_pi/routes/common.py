@@ -28,7 +28,7 @@ def filtered(items: Sequence, pattern: str | None, name: Callable = lambda x: x.
 def page(mock: MockPI, ctx: Ctx, items: Sequence) -> list:
     """``startIndex``/``maxCount`` paging (default 0/1000, capped by MaxReturnedItemsPerCall)."""
     start, count = ctx.int("startIndex", 0), ctx.int("maxCount", 1000)
-    mock.check_max_count("maxCount", count)
+    mock.check_max_count("maxCount", count, ctx.path)
     if start < 0:
         raise PIError(400, "Parameter 'startIndex' must be greater than or equal to 0.")
     return list(items[start:start + count])
