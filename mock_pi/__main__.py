@@ -7,18 +7,21 @@ import json
 import os
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import uvicorn
 
 from mock_pi.config import ENV_VAR, Expansion, MockConfig
 from mock_pi.faults import FaultSettings
+from mock_pi.timeparse import TimeParseError, parse_iso
 
 
 def _utc(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        return parse_iso(text)
+    except TimeParseError as exc:
+        raise argparse.ArgumentTypeError(f"expected an ISO 8601 time such as 2026-11-20T12:00:00Z: {exc}") from exc
 
 
 def _expansion(text: str) -> Expansion:
@@ -40,8 +43,15 @@ def _endpoint_limit(text: str) -> tuple[str, int]:
     return pattern, value
 
 
+FLAG_VALUES = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+               "off": False}
+
+
 def _flag(text: str) -> bool:
-    return text.lower() in ("1", "true", "yes", "on")
+    try:
+        return FLAG_VALUES[text.lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(FLAG_VALUES)}, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from starlette.datastructures import State
 from mock_pi import batch, faults as fault_tools
 from mock_pi.config import MockConfig
 from mock_pi.http import JSON_TYPE, Ctx, PIError, Reply, error_reply
+from mock_pi.render import iso1
 from mock_pi.router import Router
 from mock_pi.routes import af as af_routes
 from mock_pi.routes import discovery, streams
@@ -242,7 +243,7 @@ def _register_admin(router: Router, mock: MockPI) -> None:
 
     def clock() -> dict:
         now = mock.now_s()
-        return {"Now": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "NowSeconds": now,
+        return {"Now": iso1(now), "NowSeconds": now,
                 "Fixed": mock.fixed_now is not None}
 
     @router.route("GET", "/admin/clock")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
+
+from mock_pi.timeparse import parse_iso
 
 ENV_VAR = "MOCK_PI_CONFIG_JSON"  # how `--workers N` hands the config to each uvicorn worker
 
@@ -65,8 +67,8 @@ class MockConfig:
     @classmethod
     def from_json(cls, text: str) -> MockConfig:
         data = json.loads(text)
-        data["now"] = _parse_utc(data["now"]) if data.get("now") else None
-        data["expansions"] = tuple(Expansion(_parse_utc(e["at"]), int(e["tags"])) for e in data.get("expansions", []))
+        data["now"] = parse_iso(data["now"]) if data.get("now") else None
+        data["expansions"] = tuple(Expansion(parse_iso(e["at"]), int(e["tags"])) for e in data.get("expansions", []))
         data["max_returned_items_for"] = tuple((str(p), int(n)) for p, n in data.get("max_returned_items_for", ()))
         return cls(**data)
 
@@ -74,8 +76,3 @@ class MockConfig:
     def from_env(cls) -> MockConfig:
         text = os.environ.get(ENV_VAR)
         return cls.from_json(text) if text else cls()
-
-
-def _parse_utc(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
