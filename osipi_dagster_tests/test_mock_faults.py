@@ -185,6 +185,15 @@ def test_cli_flags_reach_the_config():
         build_parser().parse_args(["--max-returned-items-for", "no-limit"])
 
 
+@pytest.mark.parametrize(("text", "value"), [("true", True), ("ON", True), ("0", False), ("off", False)])
+def test_boolean_flags_are_strict(text, value):
+    assert build_parser().parse_args(["--batch-fail-one", text]).fault_batch_fail_one is value
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--batch-fail-one", "flase"])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--now", "yesterday-ish"])
+
+
 # -- A.3 hangs ----------------------------------------------------------------------------------------
 
 def test_hang_is_limited_to_a_path_and_a_count():
