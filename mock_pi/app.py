@@ -23,6 +23,7 @@ from starlette.datastructures import State
 from mock_pi import batch, faults as fault_tools
 from mock_pi.config import MockConfig
 from mock_pi.http import JSON_TYPE, Ctx, PIError, Reply, error_reply
+from mock_pi.render import iso1
 from mock_pi.router import Router
 from mock_pi.routes import af as af_routes
 from mock_pi.routes import discovery, streams
@@ -68,9 +69,14 @@ class MockApp:
         body, too_large = await _read_body(receive, limit, int(headers.get("content-length") or 0))
         ctx = Ctx(scope["method"], scope["path"], _query(scope), headers, body, _base(scope, headers),
                   (scope.get("client") or ("", 0))[0])
-        status, payload, extra = await self._handle(ctx, too_large)
+        answer = await self._handle(ctx, too_large, receive)
+        if answer is None:
+            return  # the client went away while its request hung: nothing to send
+        status, payload, extra = answer
         out_headers = [(b"content-type", JSON_TYPE.encode())]
-        out_headers += [(k.lower().encode(), str(v).encode()) for k, v in (extra or {}).items()]
+        for name, values in (extra or {}).items():  # a list value = the header repeated
+            for value in values if isinstance(values, list) else [values]:
+                out_headers.append((name.lower().encode(), str(value).encode()))
         if self.mock.config.gzip and len(payload) >= GZIP_MIN_BYTES and "gzip" in headers.get("accept-encoding", ""):
             compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
             payload = compressor.compress(payload) + compressor.flush()
@@ -79,7 +85,7 @@ class MockApp:
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
         await send({"type": "http.response.body", "body": payload})
 
-    async def _handle(self, ctx: Ctx, too_large: bool) -> tuple[int, bytes, dict | None]:
+    async def _handle(self, ctx: Ctx, too_large: bool, receive) -> tuple[int, bytes, dict | None] | None:
         if ctx.path.startswith("/admin/"):
             reply = self.admin.dispatch(ctx)
             return reply.status, reply.encode(), reply.headers
@@ -89,9 +95,8 @@ class MockApp:
         if self._rate_limited(ctx.client):
             return _error(429, "Rate limit was reached.", {"Retry-After": "1"})
         if self._auth and ctx.headers.get("authorization", "") not in self._auth:
-            challenge = "Bearer" if self.mock.config.bearer_token and self.mock.config.username is None else "Basic"
             return 401, orjson.dumps({"Message": "Authorization has been denied for this request."}), \
-                {"WWW-Authenticate": f'{challenge} realm="mock_pi"'}
+                {"WWW-Authenticate": _challenges(self.mock.config, ctx)}
         if self.mock.config.csrf_defense and ctx.method in UNSAFE_METHODS and "x-requested-with" not in ctx.headers:
             return _error(403, "The request is missing the 'X-Requested-With' header required by the server's "
                                "CSRF defence (EnableCSRFDefense).")
@@ -102,8 +107,10 @@ class MockApp:
             return reply.status, reply.encode(), reply.headers
         delay = f.latency_s()
         if f.draw("hang", f.settings.hang_rate):
-            delay += f.settings.hang_seconds
-        if delay:
+            if await _client_left_within(receive, delay + f.settings.hang_seconds):
+                f.count("hang_abandoned")
+                return None
+        elif delay:
             await asyncio.sleep(delay)
         retry = {"Retry-After": str(f.settings.retry_after_s)}
         if f.draw("rate_limited", f.settings.rate_429):
@@ -111,6 +118,8 @@ class MockApp:
         if f.draw("unavailable", f.settings.rate_503):
             return _error(503, "The service is temporarily unavailable.", retry)
         reply = self.router.dispatch(ctx)
+        if reply.status < 300 and ctx.path.lower().startswith("/piwebapi/streamsets/"):
+            reply.body = f.damage_stream_items(reply.body)
         if reply.status < 300 and isinstance(reply.body, dict) and "Items" in reply.body and \
                 f.draw("webexception", f.settings.webexception_rate):
             reply.body = fault_tools.with_webexception(reply.body)
@@ -120,6 +129,9 @@ class MockApp:
                 if f.draw(kind, rate):
                     payload = fault_tools.corrupt(payload, kind)
                     break
+        value_delay = f.value_latency_s(payload)
+        if value_delay:
+            await asyncio.sleep(value_delay)
         return reply.status, payload, reply.headers
 
     def _rate_limited(self, client: str) -> bool:
@@ -148,6 +160,27 @@ class MockApp:
 def _error(status: int, message: str, headers: dict | None = None) -> tuple[int, bytes, dict | None]:
     reply = error_reply(PIError(status, message))
     return status, reply.encode(), headers
+
+
+async def _client_left_within(receive, seconds: float) -> bool:
+    """Wait ``seconds``, or less if the client disconnects first (then True): a hung request must not
+    hold the server after its client has given up."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:  # the body is already read: the next message is the disconnect
+        waiter = asyncio.ensure_future(receive())
+        done, _ = await asyncio.wait({waiter}, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+        if not done:
+            waiter.cancel()
+            return False
+        if waiter.result().get("type") == "http.disconnect":
+            return True
+
+
+def _challenges(config: MockConfig, ctx: Ctx) -> list[str]:
+    """``WWW-Authenticate`` values of a 401, one per accepted scheme (PI names its host as the realm)."""
+    realm = ctx.headers.get("host", "localhost").rsplit(":", 1)[0]
+    out = [f'Basic realm="{realm}"'] if config.username is not None else []
+    return out + (["Bearer"] if config.bearer_token else [])
 
 
 async def _read_body(receive, limit: int, declared: int) -> tuple[bytes, bool]:
@@ -210,7 +243,7 @@ def _register_admin(router: Router, mock: MockPI) -> None:
 
     def clock() -> dict:
         now = mock.now_s()
-        return {"Now": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "NowSeconds": now,
+        return {"Now": iso1(now), "NowSeconds": now,
                 "Fixed": mock.fixed_now is not None}
 
     @router.route("GET", "/admin/clock")

@@ -87,6 +87,11 @@ def iso(ts: np.ndarray) -> list[str]:
     return [d + t for d, t in zip(days, times)]
 
 
+def iso1(ts: float) -> str:
+    """One epoch-seconds timestamp as :func:`iso` writes it."""
+    return iso(np.array([int(ts)]))[0]
+
+
 def _iso_parts(ts: np.ndarray) -> tuple[list[str], list[str]]:
     """Date and ``THH:MM:SSZ`` parts of each timestamp, picked from tables (no per-row formatting)."""
     if len(ts) == 0:

@@ -3,6 +3,7 @@ stream resolution and the recorded-data hot path."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -51,6 +52,8 @@ class MockPI:
         self.faults = Faults(dict(config.faults), config.seed)
         self.fixed_now: float | None = config.now.timestamp() if config.now else None
         self._tags_by_any_webid: dict[str, Tag] = dict(self.universe.tags_by_webid)
+        self._limits_for = [(re.compile(pattern, re.IGNORECASE), int(limit))
+                            for pattern, limit in config.max_returned_items_for]
 
     # -- clock ----------------------------------------------------------------------------------
 
@@ -63,8 +66,16 @@ class MockPI:
 
     # -- limits and lookups ---------------------------------------------------------------------
 
-    def check_max_count(self, name: str, value: int) -> None:
-        limit = self.config.max_returned_items_per_call
+    def max_returned_items(self, path: str) -> int:
+        """MaxReturnedItemsPerCall for a request path: the first ``max_returned_items_for`` pattern that
+        matches it, else the server-wide limit."""
+        for pattern, limit in self._limits_for:
+            if pattern.search(path):
+                return limit
+        return self.config.max_returned_items_per_call
+
+    def check_max_count(self, name: str, value: int, path: str) -> None:
+        limit = self.max_returned_items(path)
         if value > limit:
             raise PIError(400, f"Parameter '{name}' is greater than the maximum allowed ({limit}).")
         if value < 1:

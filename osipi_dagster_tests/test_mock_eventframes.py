@@ -22,7 +22,7 @@ def client():
 
 def frames_url(client):
     mock = client.app.state.mock
-    return f"/piwebapi/assetdatabases/{mock.af.database_webid}/eventframes"
+    return f"/piwebapi/assetdatabases/{mock.af.database_webid()}/eventframes"
 
 
 def test_default_search_is_overlapped_last_8h_roots_only(client):
