@@ -160,7 +160,7 @@ def test_retries_stop_at_max_attempts_with_the_last_pi_error(client, faults):
 def test_the_retry_budget_bounds_retries_across_requests_and_is_named(mock_pi_url, faults):
     faults.set(rate_503=1)
     policy = RetryPolicy(max_attempts=5, backoff_seconds=0.001, max_backoff_seconds=0.001, budget=6,
-                         budget_per_request=0)
+                         budget_per_unit=0)
     with PIWebAPIClient(mock_pi_url, retry=policy) as client:
         for _ in range(3):
             with pytest.raises(PIWebAPIError) as raised:
@@ -168,13 +168,14 @@ def test_the_retry_budget_bounds_retries_across_requests_and_is_named(mock_pi_ur
     assert client.stats.retries == 6
     assert client.stats.requests == 3 + 6  # first attempts + the budget, not 3 × 5
     assert raised.value.status == 503 and raised.value.transient
-    assert "the retry budget is spent: 6 retries for 3 requests (allowed: 6 + 0 per request)" in str(raised.value)
+    assert "the retry budget is spent: 6 retries for 3 requests and streams (allowed: 6 + 0 per request or stream)" \
+        in str(raised.value)
 
 
 def test_the_retry_budget_grows_with_the_requests_asked_for(mock_pi_url, faults):
     """Regression: a fixed budget of 200 retries per run starved long runs whatever their size."""
     policy = RetryPolicy(max_attempts=2, backoff_seconds=0.001, max_backoff_seconds=0.001, budget=0,
-                         budget_per_request=0.5)
+                         budget_per_unit=0.5)
     faults.set(rate_503=1, limit=10)  # the first 10 answers fail, then the server recovers
     with PIWebAPIClient(mock_pi_url, retry=policy) as client:
         failed = 0

@@ -183,6 +183,7 @@ class BatchController:
         if len(webids) > size:  # the server announced a lower limit after the chunks were cut
             return _Chunk.merge([self._extract_chunk(webids[i:i + size], window) for i in range(0, len(webids), size)])
         max_count = self._max_count(len(webids))
+        self.client.add_work(len(webids))
         try:
             results = self._transport.fetch(webids, window, max_count)
         except PIWebAPIError as exc:

@@ -6,8 +6,9 @@ pool; httpx clients are thread-safe. Responses are decoded with orjson.
 Retries: timeouts, dropped connections, 429 and 502/503/504 are retried with exponential backoff and
 full jitter, honouring ``Retry-After``. Every retry of the client (including the per-stream retries of the
 batch controller, see :meth:`PIWebAPIClient.take_retry`) draws on one budget that grows with the work
-(``RetryPolicy.budget`` plus ``budget_per_request`` for every request asked for), so a sick server gets a
-bounded share of extra requests, never a retry storm, while a long backfill is not starved by a fixed cap.
+(``RetryPolicy.budget`` plus ``budget_per_unit`` for every request asked for and every stream a
+multi-stream request reads), so a sick server gets a bounded share of extra requests, never a retry
+storm, while a long backfill of many tags is not starved by a fixed cap.
 
 Nothing that retrying cannot fix is retried: 4xx answers (bad credentials, a wrong path), an unknown
 host, a refused connection, an untrusted TLS certificate fail at once with a message saying what to change.
@@ -54,17 +55,18 @@ class RetryPolicy:
     max_attempts: int = 5  # per request, including the first
     backoff_seconds: float = 0.5  # first delay; doubles each attempt, with full jitter
     max_backoff_seconds: float = 30.0
-    # Retries allowed across the whole client: ``budget`` plus ``budget_per_request`` for each request
-    # asked for (retries not counted), so the budget scales with the run and still stops retry storms.
+    # Retries allowed across the whole client: ``budget`` plus ``budget_per_unit`` for each unit of work
+    # asked for — a request (retries not counted), or a stream of a multi-stream request, which may need
+    # a retry of its own — so the budget scales with the run and still stops retry storms.
     budget: int = 50
-    budget_per_request: float = 0.2
+    budget_per_unit: float = 0.1
 
-    def allowed_retries(self, calls: int) -> int:
-        return self.budget + int(self.budget_per_request * calls)
+    def allowed_retries(self, units: int) -> int:
+        return self.budget + int(self.budget_per_unit * units)
 
-    def describe_budget(self, retries: int, calls: int) -> str:
-        return (f"the retry budget is spent: {retries} retries for {calls:,} requests (allowed: {self.budget}"
-                f" + {self.budget_per_request:g} per request)")
+    def describe_budget(self, retries: int, units: int) -> str:
+        return (f"the retry budget is spent: {retries} retries for {units:,} requests and streams (allowed:"
+                f" {self.budget} + {self.budget_per_unit:g} per request or stream)")
 
 
 @dataclass
@@ -72,7 +74,7 @@ class ClientStats:
     """What the client did: requests, bytes and retries (reported as asset metadata)."""
 
     requests: int = 0  # HTTP requests sent, retries included
-    calls: int = 0  # requests asked for by callers (retries not counted): what the retry budget grows with
+    work: int = 0  # requests asked for (retries not counted) and streams they read: the retry budget grows with it
     bytes_received: int = 0  # response bodies as sent on the wire (compressed, when the server gzips)
     bytes_sent: int = 0  # request bodies (batch POSTs)
     retries: int = 0
@@ -140,7 +142,7 @@ class PIWebAPIClient:
             # PI Web API's CSRF defence rejects POST/PUT/PATCH/DELETE without this header.
             headers = {"Content-Type": "application/json", "X-Requested-With": "osipi-dagster"}
         with self._lock:
-            self.stats.calls += 1
+            self.stats.work += 1
         attempt = 0
         while True:
             attempt += 1
@@ -195,7 +197,7 @@ class PIWebAPIClient:
     def take_retry(self) -> bool:
         """Draw one retry from the client's budget (False once it is spent)."""
         with self._lock:
-            if self.stats.retries >= self.retry.allowed_retries(self.stats.calls):
+            if self.stats.retries >= self.retry.allowed_retries(self.stats.work):
                 return False
             self.stats.retries += 1
             return True
@@ -203,7 +205,12 @@ class PIWebAPIClient:
     def budget_spent(self) -> str:
         """Why a retry was refused: the budget, with its figures (for error messages)."""
         with self._lock:
-            return self.retry.describe_budget(self.stats.retries, self.stats.calls)
+            return self.retry.describe_budget(self.stats.retries, self.stats.work)
+
+    def add_work(self, streams: int) -> None:
+        """Count the extra streams of a multi-stream request as work (each may need a retry of its own)."""
+        with self._lock:
+            self.stats.work += max(0, streams - 1)
 
     def _retry_refusal(self, attempt: int) -> str | None:
         """Why the request may not be retried again, or None (and a retry is drawn from the budget)."""
