@@ -64,6 +64,7 @@ class PIWebAPIClient:
         headers: dict[str, str] | None = None,
         verify_tls: bool = True,
         timeout_seconds: float = 60.0,
+        connect_timeout_seconds: float = 10.0,
         max_connections: int = 8,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -76,7 +77,7 @@ class PIWebAPIClient:
             auth=auth,
             headers={"Accept": "application/json", "Accept-Encoding": "gzip", **(headers or {})},
             verify=verify_tls,
-            timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0)),
+            timeout=httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
         )
