@@ -77,8 +77,10 @@ def _pi_web_api_url(value: str) -> str:
 
 
 def _cron(value: str) -> str:
+    # Dagster's own check (what its schedules and cron conditions accept); dagster is pinned in pyproject.
     if not is_valid_cron_string(value):
-        raise ValueError("accepted: a cron expression (minute hour day month weekday, UTC), e.g. '5 * * * *', or @hourly / @daily")
+        raise ValueError("accepted: a cron expression (minute hour day month weekday, UTC), e.g. '5 * * * *', "
+                         "or @hourly / @daily")
     return value
 
 
@@ -90,6 +92,12 @@ def _partitions_start(value: str) -> str:
         datetime.strptime(value, "%Y-%m-%d-%H:%M")
     except ValueError:
         raise ValueError(f"not a real date and hour; {accepted}") from None
+    return value
+
+
+def _delta_root(value: str) -> str:
+    if "://" in value and not value.startswith("s3://"):
+        raise ValueError("accepted: a folder or s3://bucket/prefix")
     return value
 
 
@@ -131,7 +139,7 @@ class Settings(BaseModel):
     secrets_set: frozenset[str] = frozenset()
 
     # -- storage, partitions, automation, sensors --------------------------------------------------
-    delta_root: str = Field(".osipi/delta", min_length=1, alias="OSIPI_DELTA_ROOT")
+    delta_root: Annotated[str, AfterValidator(_delta_root)] = Field(".osipi/delta", alias="OSIPI_DELTA_ROOT")
     partitions_start: Annotated[str, AfterValidator(_partitions_start)] = Field(
         "2026-11-01-00:00", alias="OSIPI_PARTITIONS_START")
     settle_hours: WholeNumber = Field(3, ge=1, alias="OSIPI_SETTLE_HOURS")
@@ -160,8 +168,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse ``environ`` (default: ``os.environ``) strictly; raise :class:`SettingsError` naming every wrong
     variable, its value and what is accepted."""
     environ = os.environ if environ is None else environ
-    given = {name: environ[name] for name in variables() if environ.get(name, "").strip()}
-    secrets_set = frozenset(name for name in SECRET_VARIABLES if given.pop(name, None) is not None)
+    given = {name: environ[name] for name in variables()
+             if name not in SECRET_VARIABLES and environ.get(name, "").strip()}
+    secrets_set = frozenset(name for name in SECRET_VARIABLES if environ.get(name, "").strip())
     try:
         config = Settings.model_validate({**given, "secrets_set": secrets_set})
     except ValidationError as exc:
