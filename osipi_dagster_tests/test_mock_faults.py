@@ -21,7 +21,7 @@ from mock_pi.app import create_app
 from mock_pi.config import MockConfig
 from mock_pi.process import running_mock
 from mock_pi.universe import LONG_NAME_LENGTH
-from osipi_dagster.pi.recorded import _ANNOUNCED_LIMIT
+from osipi_dagster.pi.errors import _ANNOUNCED_LIMIT
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 NOW_S = NOW.timestamp()

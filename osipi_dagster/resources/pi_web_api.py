@@ -7,29 +7,39 @@ from contextlib import contextmanager
 from typing import Literal
 
 import httpx
-from dagster import ConfigurableResource, InitResourceContext
-from pydantic import Field, PrivateAttr
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
 from osipi_dagster.pi.batch_controller import BatchController
+from osipi_dagster.settings import pi_web_api_url_problem
 
 
 class PIWebAPIResource(ConfigurableResource):
     """Connection to one PI Web API (a real server or the bundled mock).
 
     Auth is ``auto`` by default: a token means Bearer, a username means Basic, neither means anonymous.
-    Secrets come from ``EnvVar`` (see ``definitions.py``); nothing secret is stored in run config.
+    Secrets come from ``EnvVar`` (see ``resources/__init__.py``); nothing secret is stored in run config, and
+    ``base_url`` refuses credentials (they would show wherever the URL is shown).
     """
 
-    base_url: str = Field(description="PI Web API root, e.g. https://pi.example.com/piwebapi")
+    # Validation errors must not echo what was given (a URL with a password, a token in the wrong field).
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    base_url: str = Field(description="PI Web API root, e.g. https://pi.example.com/piwebapi (no user:password@)")
     auth: Literal["auto", "anonymous", "basic", "bearer"] = "auto"
     username: str | None = None
     password: str | None = None
     token: str | None = Field(default=None, description="Bearer (OpenID Connect) access token")
     verify_tls: bool = True
-    timeout_seconds: float = 60.0
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, description="Seconds allowed to open a connection")
+    timeout_seconds: float = Field(
+        default=30.0, gt=0,
+        description="Read timeout: seconds allowed between bytes of a response (also for sending a request)")
     data_server: str | None = Field(default=None, description="Data server name; default: the first one")
     tag_filter: str = Field(default="*", description="PI nameFilter selecting the tags to ingest")
+    af_databases: list[str] = Field(
+        default=[], description="AF database paths to crawl (\\\\AFSERVER\\Database); empty: every database")
     transport: Literal["streamsets", "batch"] = "streamsets"
     streams_per_request: int = Field(default=100, description="Tags per stream-set request / batch")
     max_concurrent_requests: int = 4
@@ -37,6 +47,16 @@ class PIWebAPIResource(ConfigurableResource):
     max_retries: int = Field(default=5, description="Attempts per request on timeouts, 429 and 5xx")
 
     _client: PIWebAPIClient | None = PrivateAttr(default=None)
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _no_credentials_in_url(cls, url: str) -> str:
+        if isinstance(url, EnvVar):  # checked when Dagster resolves it for a run
+            return url
+        problem = pi_web_api_url_problem(url, "base_url")
+        if problem:
+            raise ValueError(problem)
+        return url
 
     def _http_auth(self) -> httpx.Auth | None:
         method = self.auth
@@ -59,6 +79,7 @@ class PIWebAPIResource(ConfigurableResource):
             auth=self._http_auth(),
             verify_tls=self.verify_tls,
             timeout_seconds=self.timeout_seconds,
+            connect_timeout_seconds=self.connect_timeout_seconds,
             max_connections=max(self.max_concurrent_requests, 1),
             retry=RetryPolicy(max_attempts=self.max_retries),
         )
