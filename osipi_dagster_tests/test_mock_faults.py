@@ -162,6 +162,23 @@ def test_limit_inside_a_batch_is_the_sub_response_status():
             assert out[rid]["Status"] == 400 and announced(out[rid]["Content"]["Errors"]) == 1000
 
 
+def test_limits_change_at_run_time_and_exceeding_them_is_counted():
+    c = make()
+    tag = analog_tags(c, 1)[0]
+    ds = c.app.state.mock.universe.data_server_webid
+    limits = {"MaxReturnedItemsPerCall": 1000, "MaxReturnedItemsFor": {"/points$": 20}}
+    assert c.post("/admin/limits", content=orjson.dumps(limits)).json() == limits
+    assert c.get("/admin/limits").json() == limits
+    assert announced(c.get(f"/piwebapi/dataservers/{ds}/points", params={"maxCount": 50}).json()["Errors"]) == 20
+    over = c.get(f"/piwebapi/streams/{tag.webid}/recorded", params={"maxCount": 1001})
+    assert announced(over.json()["Errors"]) == 1000 and counters(c)["limit_exceeded"] == 2
+    assert c.post("/admin/limits", content=b'{"MaxReturnedItemsFor": {"(": 5}}').status_code == 400
+    assert c.post("/admin/limits", content=b'{"MaxReturnedItemsPerCall": 0}').status_code == 400
+    assert c.post("/admin/limits", content=b"{}").json() == {"MaxReturnedItemsPerCall": 150_000,
+                                                             "MaxReturnedItemsFor": {}}
+    assert c.get(f"/piwebapi/dataservers/{ds}/points", params={"maxCount": 50}).status_code == 200
+
+
 def test_streamsets_check_max_count_and_stream_count_separately():
     """Documented behaviour: maxCount and the number of webIds are each checked against the limit."""
     c = make(max_returned_items_per_call=100)
