@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, fields
 import orjson
 
 KINDS = ("latency", "rate_limited", "unavailable", "hang", "batch_item", "malformed", "truncated", "webexception",
-         "item_webexception", "item_errors", "hang_abandoned", "limit_exceeded")
+         "item_webexception", "item_errors", "hang_abandoned", "limit_exceeded", "value_latency")
 # Counted, but not injected faults: ``limit`` does not count them (``limit_exceeded``: 400s announcing the
-# server's MaxReturnedItemsPerCall, see ``/admin/limits``).
-NOT_FAULTS = ("latency", "hang_abandoned", "limit_exceeded")
+# server's MaxReturnedItemsPerCall, see ``/admin/limits``; ``value_latency``: answers delayed per value).
+NOT_FAULTS = ("latency", "hang_abandoned", "limit_exceeded", "value_latency")
 ITEM_WEBEXCEPTION = {"StatusCode": 500, "Errors": ["An error occurred while reading this stream's values."]}
 ITEM_ERRORS = ["The values of this stream could not be read completely from the PI Data Archive."]
 
@@ -115,7 +115,10 @@ class Faults:
         per_value = self.settings.latency_us_per_value
         if per_value <= 0:
             return 0.0
-        return payload.count(b'"Timestamp":') * per_value / 1e6
+        values = payload.count(b'"Timestamp":')
+        if values:
+            self.count("value_latency")
+        return values * per_value / 1e6
 
     def damage_item(self, item: dict) -> dict:
         """``item`` (a stream-set item or a batch sub-response's Content) as a stream that failed mid-read,

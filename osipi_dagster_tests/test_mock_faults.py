@@ -349,3 +349,4 @@ def test_latency_per_value_is_proportional_to_the_values_returned():
                                           {"startTime": "*-6h", "maxCount": 5000}))
     values = len(response.json()["Items"])
     assert values > 1000 and elapsed >= values * 50e-6
+    assert app.state.mock.faults.snapshot()["Counters"]["value_latency"] == 1
