@@ -182,10 +182,15 @@ def test_limits_change_at_run_time_and_exceeding_them_is_counted():
 def test_streamsets_check_max_count_and_stream_count_separately():
     """Documented behaviour: maxCount and the number of webIds are each checked against the limit."""
     c = make(max_returned_items_per_call=100)
-    tags = analog_tags(c, 5)
-    params = [("webId", t.webid) for t in tags]
+    tags = c.app.state.mock.universe.tags
+    params = [("webId", t.webid) for t in tags[:5]]
+    # 5 streams x 100 values = 500 > 100: the product is not checked
     assert c.get("/piwebapi/streamsets/recorded", params=params + [("maxCount", 100)]).status_code == 200
-    assert c.get("/piwebapi/streamsets/recorded", params=params + [("maxCount", 101)]).status_code == 400
+    over = c.get("/piwebapi/streamsets/recorded", params=params + [("maxCount", 101)])
+    assert over.status_code == 400 and "'maxCount'" in over.json()["Errors"][0]
+    too_many = c.get("/piwebapi/streamsets/recorded", params=[("webId", t.webid) for t in tags[:101]])
+    assert too_many.status_code == 400 and "'webId'" in too_many.json()["Errors"][0]
+    assert announced(too_many.json()["Errors"]) == 100
 
 
 def test_cli_flags_reach_the_config():
