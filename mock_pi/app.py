@@ -3,14 +3,15 @@
 A thin ASGI shell around :class:`~mock_pi.router.Router`: it reads the request, applies the server-level
 rules in PI's order — request size (413), rate limit (429), authentication (401), CSRF defence (POST
 needs ``X-Requested-With``), injected faults — dispatches, and writes the body (gzip when the client asks).
-``/admin/*`` (fault settings, clock) bypasses all of that. Every error body is ``{"Errors": [...]}``
-(401: ``{"Message": ...}``), never a framework's ``{"detail": ...}``.
+``/admin/*`` (fault settings, server limits, clock) bypasses all of that. Every error body is
+``{"Errors": [...]}`` (401: ``{"Message": ...}``), never a framework's ``{"detail": ...}``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import threading
 import time
 import zlib
@@ -218,7 +219,8 @@ def _accepted_credentials(config: MockConfig) -> set[str]:
 
 
 def _register_admin(router: Router, mock: MockPI) -> None:
-    """``/admin/faults`` and ``/admin/clock``: test control, outside PI's surface (no auth, no faults)."""
+    """``/admin/faults``, ``/admin/limits`` and ``/admin/clock``: test control, outside PI's surface (no auth,
+    no faults)."""
 
     def body(ctx: Ctx) -> dict:
         try:
@@ -240,6 +242,28 @@ def _register_admin(router: Router, mock: MockPI) -> None:
         except (TypeError, ValueError) as exc:
             raise PIError(400, str(exc)) from exc
         return mock.faults.snapshot()
+
+    def limits() -> dict:
+        per_call, per_endpoint = mock.limits
+        return {"MaxReturnedItemsPerCall": per_call, "MaxReturnedItemsFor": dict(per_endpoint)}
+
+    @router.route("GET", "/admin/limits")
+    def get_limits(ctx: Ctx):
+        return limits()
+
+    @router.route("POST", "/admin/limits")
+    def set_limits(ctx: Ctx):
+        data = body(ctx)
+        unknown = set(data) - {"MaxReturnedItemsPerCall", "MaxReturnedItemsFor"}
+        if unknown:
+            raise PIError(400, f"Unknown limits: {sorted(unknown)}; known: MaxReturnedItemsPerCall, "
+                               "MaxReturnedItemsFor.")
+        try:
+            mock.set_limits(data.get("MaxReturnedItemsPerCall", mock.config.max_returned_items_per_call),
+                            dict(data.get("MaxReturnedItemsFor") or {}).items())
+        except (TypeError, ValueError, re.error) as exc:
+            raise PIError(400, f"Invalid limits: {exc}") from exc
+        return limits()
 
     def clock() -> dict:
         now = mock.now_s()

@@ -18,9 +18,10 @@ from dataclasses import asdict, dataclass, fields
 import orjson
 
 KINDS = ("latency", "rate_limited", "unavailable", "hang", "batch_item", "malformed", "truncated", "webexception",
-         "item_webexception", "item_errors", "hang_abandoned")
-# Counted, but not injected faults: ``limit`` does not count them.
-NOT_FAULTS = ("latency", "hang_abandoned")
+         "item_webexception", "item_errors", "hang_abandoned", "limit_exceeded", "value_latency")
+# Counted, but not injected faults: ``limit`` does not count them (``limit_exceeded``: 400s announcing the
+# server's MaxReturnedItemsPerCall, see ``/admin/limits``; ``value_latency``: answers delayed per value).
+NOT_FAULTS = ("latency", "hang_abandoned", "limit_exceeded", "value_latency")
 ITEM_WEBEXCEPTION = {"StatusCode": 500, "Errors": ["An error occurred while reading this stream's values."]}
 ITEM_ERRORS = ["The values of this stream could not be read completely from the PI Data Archive."]
 
@@ -114,14 +115,18 @@ class Faults:
         per_value = self.settings.latency_us_per_value
         if per_value <= 0:
             return 0.0
-        return payload.count(b'"Timestamp":') * per_value / 1e6
+        values = payload.count(b'"Timestamp":')
+        if values:
+            self.count("value_latency")
+        return values * per_value / 1e6
 
     def damage_item(self, item: dict) -> dict:
         """``item`` (a stream-set item or a batch sub-response's Content) as a stream that failed mid-read,
         when ``item_webexception_rate`` / ``item_errors_rate`` draw it; otherwise ``item`` itself."""
         s = self.settings
-        if "Items" not in item or (s.item_webexception_rate <= 0 and s.item_errors_rate <= 0):
-            return item
+        if "Items" not in item or "WebException" in item or "Errors" in item or \
+                (s.item_webexception_rate <= 0 and s.item_errors_rate <= 0):
+            return item  # nothing to cut, or already failed (e.g. an unknown WebId in a stream set)
         if self.draw("item_webexception", s.item_webexception_rate):
             return {**item, "Items": _first_half(item["Items"]), "WebException": dict(ITEM_WEBEXCEPTION)}
         if self.draw("item_errors", s.item_errors_rate):

@@ -112,7 +112,8 @@ def template(mock: MockPI, ctx: Ctx, name: str) -> dict:
     af, b, kind = mock.af, ctx.base, ctx.webid_type
     t = TEMPLATES[name]
     wid = af.template_webid(name, kind)
-    links = {"Self": f"{b}elementtemplates/{wid}", "AttributeTemplates": f"{b}elementtemplates/{wid}/attributetemplates",
+    links = {"Self": f"{b}elementtemplates/{wid}",
+             "AttributeTemplates": f"{b}elementtemplates/{wid}/attributetemplates",
              "Database": _database_link(mock, ctx)}
     if t.base:
         links["BaseTemplate"] = f"{b}elementtemplates/{af.template_webid(t.base, kind)}"

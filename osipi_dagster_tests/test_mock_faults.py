@@ -162,13 +162,35 @@ def test_limit_inside_a_batch_is_the_sub_response_status():
             assert out[rid]["Status"] == 400 and announced(out[rid]["Content"]["Errors"]) == 1000
 
 
+def test_limits_change_at_run_time_and_exceeding_them_is_counted():
+    c = make()
+    tag = analog_tags(c, 1)[0]
+    ds = c.app.state.mock.universe.data_server_webid
+    limits = {"MaxReturnedItemsPerCall": 1000, "MaxReturnedItemsFor": {"/points$": 20}}
+    assert c.post("/admin/limits", content=orjson.dumps(limits)).json() == limits
+    assert c.get("/admin/limits").json() == limits
+    assert announced(c.get(f"/piwebapi/dataservers/{ds}/points", params={"maxCount": 50}).json()["Errors"]) == 20
+    over = c.get(f"/piwebapi/streams/{tag.webid}/recorded", params={"maxCount": 1001})
+    assert announced(over.json()["Errors"]) == 1000 and counters(c)["limit_exceeded"] == 2
+    assert c.post("/admin/limits", content=b'{"MaxReturnedItemsFor": {"(": 5}}').status_code == 400
+    assert c.post("/admin/limits", content=b'{"MaxReturnedItemsPerCall": 0}').status_code == 400
+    assert c.post("/admin/limits", content=b"{}").json() == {"MaxReturnedItemsPerCall": 150_000,
+                                                             "MaxReturnedItemsFor": {}}
+    assert c.get(f"/piwebapi/dataservers/{ds}/points", params={"maxCount": 50}).status_code == 200
+
+
 def test_streamsets_check_max_count_and_stream_count_separately():
     """Documented behaviour: maxCount and the number of webIds are each checked against the limit."""
     c = make(max_returned_items_per_call=100)
-    tags = analog_tags(c, 5)
-    params = [("webId", t.webid) for t in tags]
+    tags = c.app.state.mock.universe.tags
+    params = [("webId", t.webid) for t in tags[:5]]
+    # 5 streams x 100 values = 500 > 100: the product is not checked
     assert c.get("/piwebapi/streamsets/recorded", params=params + [("maxCount", 100)]).status_code == 200
-    assert c.get("/piwebapi/streamsets/recorded", params=params + [("maxCount", 101)]).status_code == 400
+    over = c.get("/piwebapi/streamsets/recorded", params=params + [("maxCount", 101)])
+    assert over.status_code == 400 and "'maxCount'" in over.json()["Errors"][0]
+    too_many = c.get("/piwebapi/streamsets/recorded", params=[("webId", t.webid) for t in tags[:101]])
+    assert too_many.status_code == 400 and "'webId'" in too_many.json()["Errors"][0]
+    assert announced(too_many.json()["Errors"]) == 100
 
 
 def test_cli_flags_reach_the_config():
@@ -332,3 +354,4 @@ def test_latency_per_value_is_proportional_to_the_values_returned():
                                           {"startTime": "*-6h", "maxCount": 5000}))
     values = len(response.json()["Items"])
     assert values > 1000 and elapsed >= values * 50e-6
+    assert app.state.mock.faults.snapshot()["Counters"]["value_latency"] == 1
