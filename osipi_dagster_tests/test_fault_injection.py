@@ -104,3 +104,41 @@ def test_a_reversed_range_is_refused_up_front(big_mock, tmp_path):
     assert not result.success
     assert time.monotonic() - began < 8
     assert "is reversed: give the earlier hour first" in failures(result)
+
+
+# -- exactness at PI's limits: awkward names and descriptors, dense tags ---------------------------------
+
+LIMITS_CONFIG = MockConfig(tags=40, awkward_tags=26, dense_tags=2, now=NOW)
+
+
+@pytest.fixture(scope="module")
+def limits_mock():
+    with running_mock("--tags", str(LIMITS_CONFIG.tags), "--awkward-tags", str(LIMITS_CONFIG.awkward_tags),
+                      "--dense-tags", str(LIMITS_CONFIG.dense_tags), "--now", NOW.isoformat()) as server:
+        yield server.url
+
+
+@pytest.mark.parametrize("transport", ["streamsets", "batch"])
+def test_awkward_names_and_dense_tags_land_exactly(limits_mock, tmp_path, transport):
+    """Names with unicode, symbols and 1,000 characters, descriptors with quotes, backslashes and newlines,
+    and tags with > 150,000 values an hour in bursts sharing one timestamp: catalog and values exact."""
+    import polars as pl
+
+    from mock_pi.universe import Universe
+
+    hour = NOW - timedelta(hours=2)
+    assert run(resources(limits_mock, tmp_path, transport), tags={"dagster/partition": key(hour)}).success
+    catalog = pl.read_delta(str(tmp_path / "bronze" / "pi_tag_catalog"))
+    universe = Universe(LIMITS_CONFIG)
+    awkward = [t for t in universe.tags if t.custom_descriptor is not None]
+    assert len(awkward) == LIMITS_CONFIG.awkward_tags + LIMITS_CONFIG.dense_tags
+    listed = dict(catalog.select("webid", "name").iter_rows())
+    assert {t.webid: t.name for t in universe.tags} == listed
+    descriptors = dict(catalog.select("webid", "descriptor").iter_rows())
+    assert all(descriptors[t.webid] == t.custom_descriptor for t in awkward)
+
+    table = pl.read_delta(str(tmp_path / "bronze" / "pi_timeseries"))
+    expected = expected_timeseries(LIMITS_CONFIG, hour, hour + timedelta(hours=1))
+    dense = expected.filter(pl.col("tag_name").str.starts_with("HSDA.DENSE"))
+    assert dense.height > 2 * 150_000 and dense.group_by("tag_webid", "timestamp").len()["len"].max() > 1
+    assert comparable(table).equals(comparable(expected))
