@@ -1,4 +1,4 @@
-"""``POST /piwebapi/batch`` exactly as shared/pi-web-api.md §3 describes it.
+"""``POST /piwebapi/batch`` as docs/pi-web-api.md#batch describes it.
 
 * The body maps request ids to ``{Method, Resource | RequestTemplate, Parameters, ParentIds, Content, Headers}``.
 * Sub-requests without ``ParentIds`` are independent (PI runs them in parallel; the mock runs them in

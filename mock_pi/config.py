@@ -36,7 +36,7 @@ class MockConfig:
     # descriptors at PI's limits, and dense tags (> 150,000 values per hour, many events per timestamp).
     awkward_tags: int = 0
     dense_tags: int = 0
-    # PI Web API server settings (shared/pi-web-api.md §2.6).
+    # PI Web API server settings (docs/pi-web-api.md#server-limits).
     max_returned_items_per_call: int = 150_000
     # Lower limits for some endpoints: (regex searched in the request path, case-insensitive; limit). The first
     # match wins; e.g. (("/points$", 20),) makes point paging announce 20 while recorded keeps the global one.
@@ -46,7 +46,7 @@ class MockConfig:
     password: str | None = None
     bearer_token: str | None = None
     faults: dict = field(default_factory=dict)  # mock_pi.faults.FaultSettings fields
-    # More server settings (shared/pi-web-api.md §2.6, §6.2): 0 = no rate limit (PI's default is 1000/s).
+    # More server settings (docs/pi-web-api.md#server-limits; the CSRF header: #batch): 0 = no rate limit (PI's default is 1000/s).
     rate_limit_per_second: int = 0
     max_request_content_length: int = 4 * 1024 * 1024
     csrf_defense: bool = True

@@ -48,7 +48,7 @@ def select(obj: Any, selection: Selection) -> Any:
 
 
 def point(tag: Tag, base_url: str, data_server_webid: str, web_id: str | None = None) -> dict:
-    """A PI point object (shared/pi-web-api.md §1.4)."""
+    """A PI point object (docs/pi-web-api.md#points-and-the-data-server)."""
     s = tag.sensor
     wid = web_id or tag.webid
     stream = f"{base_url}streams/{wid}"

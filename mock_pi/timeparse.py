@@ -1,4 +1,4 @@
-"""PI time strings (shared/pi-web-api.md §2.4) → epoch seconds.
+"""PI time strings (docs/pi-web-api.md#time-strings-and-boundaries) → epoch seconds.
 
 Supported: ISO 8601 with or without offset (zone-less strings are read in ``timeZone``), ``*``/empty
 (now), ``t``/``today``, ``y``/``yesterday`` (local midnight in ``timeZone``), and any of those followed

@@ -1,4 +1,4 @@
-"""Contract tests of the mock's event frames (shared/pi-web-api.md §5, §9 item 10)."""
+"""Contract tests of the mock's event frames (docs/pi-web-api.md#event-frames)."""
 
 from __future__ import annotations
 
