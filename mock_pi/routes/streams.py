@@ -144,8 +144,12 @@ def plot_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> list
 
 
 def summary_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> list:
+    """Summaries by PI's rules (``mock_pi/calc.py``, ``docs/pi-summaries.md``): per stream and interval
+    of ``summaryDuration`` (or the whole range), one item per summary type; bad results carry an error
+    state with ``Good: false``."""
     types = [ctx_choice(t, calc.SUMMARY_TYPES, "summaryType") for t in ctx.many("summaryType")] or ["Total"]
     basis = ctx.choice("calculationBasis", BASES, "TimeWeighted")
+    time_type = ctx.choice("timeType", calc.TIME_TYPES, "Auto")
     duration = _duration(ctx, "summaryDuration", None) if ctx.one("summaryDuration") else None
 
     def compute(group, start, end):
@@ -156,12 +160,11 @@ def summary_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> l
         out = []
         for s in group:
             items = []
+            # Events reach past both ends: time-weighted values need the events around each boundary.
             events = mock.context(s.tag, lo, hi) if s.tag is not None else empty()
             numeric = s.tag is not None and s.tag.sensor.kind in ("analog", "counter")
             for a, b in windows:
-                inside = events.take((events.ts >= a) & (events.ts <= b))
-                before = events.take(events.ts < a)
-                for value in calc.summarize(inside, a, b, types, basis, numeric, before):
+                for value in calc.summarize(events, a, b, types, basis, numeric, s.step, len(windows), time_type):
                     v = value.value if value.good else render.system_state(CALC_FAILED)
                     items.append({"Type": value.type,
                                   "Value": render.timed_value(value.ts, v, value.good, s.units)})
