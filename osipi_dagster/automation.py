@@ -13,6 +13,7 @@ minutes after the hour closes.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import timedelta
 
 from dagster import AssetSelection, AutomationCondition, AutomationConditionSensorDefinition, DefaultSensorStatus
@@ -56,11 +57,15 @@ def current_view_condition() -> AutomationCondition:
     return AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
 
 
-def follows_upstream_condition() -> AutomationCondition:
+def follows_upstream_condition(ignore: Sequence[str] = ()) -> AutomationCondition:
     """Derived partitions follow *any* upstream partition that changed — the settle window's hours and
-    the hours of a backfill alike (``eager()`` only looks at the latest partition)."""
+    the hours of a backfill alike (``eager()`` only looks at the latest partition). Updates of the
+    ``ignore`` assets (e.g. an unpartitioned lookup table) trigger nothing."""
+    updated = AutomationCondition.any_deps_updated()
+    if ignore:
+        updated = updated.ignore(AssetSelection.assets(*ignore))
     return (
-        AutomationCondition.any_deps_updated()
+        updated
         & ~AutomationCondition.any_deps_missing()
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
