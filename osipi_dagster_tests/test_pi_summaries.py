@@ -5,21 +5,26 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import polars as pl
 import pytest
 from dagster import DagsterInstance, build_asset_check_context, materialize
 
-from mock_pi import calc, signals
+from mock_pi import calc, signals, webid
 from mock_pi.config import MockConfig
 from mock_pi.process import running_mock
 from mock_pi.universe import Universe
 from osipi_dagster.assets import (
+    pi_interpolated,
     pi_metrics_hourly,
     pi_metrics_match_pi_summaries,
     pi_summaries_hourly,
     pi_tag_catalog,
     pi_timeseries,
 )
+from osipi_dagster.pi.client import PIWebAPIClient
+from osipi_dagster.pi.errors import PIStreamErrors
+from osipi_dagster.pi.summaries import StreamSetReader
 from osipi_dagster.resources import build_resources
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.transforms.metrics import disagreements
@@ -32,12 +37,17 @@ ASSETS = [pi_tag_catalog, pi_timeseries, pi_metrics_hourly, pi_summaries_hourly,
 
 
 @pytest.fixture(scope="module")
-def day(tmp_path_factory):
+def server_url():
+    with running_mock("--tags", str(TAGS), "--now", NOW.isoformat()) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def day(server_url, tmp_path_factory):
     """The catalog, then the 24 hours of the test day as one range run of the hourly assets and the check."""
     root = tmp_path_factory.mktemp("delta")
-    with running_mock("--tags", str(TAGS), "--now", NOW.isoformat()) as server, \
-            DagsterInstance.ephemeral() as instance:
-        resources = build_resources(PIWebAPIResource(base_url=server.url), str(root))
+    with DagsterInstance.ephemeral() as instance:
+        resources = build_resources(PIWebAPIResource(base_url=server_url), str(root))
         assert materialize([pi_tag_catalog], resources=resources, instance=instance).success
         result = materialize(ASSETS, selection=ASSETS[1:], resources=resources, instance=instance,
                              tags={"dagster/asset_partition_range_start": DAY[0].strftime("%Y-%m-%d-%H:%M"),
@@ -108,3 +118,43 @@ def test_check_fails_on_a_corrupted_table(day):
     assert dropped["column"].to_list() == ["missing in pi_metrics_hourly"]
     result = pi_metrics_match_pi_summaries(build_asset_check_context(), corrupted, summaries)
     assert not result.passed and result.metadata["disagreements"].value == 2
+
+
+def test_reader_chunks_agree_and_a_failing_stream_fails_the_read(server_url):
+    universe = Universe(CONFIG)
+    webids = [t.webid for t in universe.visible_tags(NOW.timestamp())]
+    start, end = DAY[0], DAY[3]
+    with PIWebAPIClient(server_url) as client:
+        whole = StreamSetReader(client).summaries(webids, start, end, "1h", "TimeWeighted", ["Average", "Count"])
+        small = StreamSetReader(client, streams_per_request=7, max_items_per_call=30, max_concurrency=3)
+        assert [len(c) for c in small.chunks("summary", webids, [], 6)] == [5] * (len(webids) // 5)
+        chunked = small.summaries(webids, start, end, "1h", "TimeWeighted", ["Average", "Count"])
+        assert whole.height == len(webids) * 3 * 2 and chunked.equals(whole)
+        missing = webid.point_webid(universe.data_server_guid, 99999, "\\\\PISRV01\\NOPE")
+        with pytest.raises(PIStreamErrors, match="99999|NOPE") as failed:
+            StreamSetReader(client).summaries(webids[:3] + [missing], start, end, "1h", "TimeWeighted", ["Count"])
+        assert "404" in str(failed.value)
+
+
+def test_pi_interpolated_holds_pis_interpolated_values(server_url, tmp_path):
+    resources = build_resources(PIWebAPIResource(base_url=server_url), str(tmp_path))
+    hour = DAY[5]
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize([pi_tag_catalog, pi_interpolated], resources=resources, instance=instance,
+                           selection=[pi_tag_catalog]).success
+        assert materialize([pi_tag_catalog, pi_interpolated], selection=[pi_interpolated], resources=resources,
+                           instance=instance, partition_key=hour.strftime("%Y-%m-%d-%H:%M"),
+                           run_config={"ops": {"pi_interpolated": {"config": {"interval": "15m"}}}}).success
+    table = read(tmp_path, "silver", "pi_interpolated")
+    tags = Universe(CONFIG).visible_tags(NOW.timestamp())
+    assert table.height == len(tags) * 4 and set(table["interval"]) == {"15m"}
+    times = hour.timestamp() + 900.0 * np.arange(4)
+    rows = {(r["tag_webid"], r["timestamp"].timestamp()): r for r in table.iter_rows(named=True)}
+    for tag in tags:
+        context = signals.recorded(tag, times[0] - 86400, NOW.timestamp(), NOW.timestamp(), CONFIG.seed)
+        want = calc.interpolate(context, times, tag.sensor.kind in ("digital", "string"))
+        for t, value, state in zip(times, want.value, want.system_state):
+            row = rows[(tag.webid, t)]
+            assert row["good"] == (state == 0)
+            if state == 0 and tag.sensor.kind in ("analog", "counter") and tag.sensor.point_type != "Int32":
+                assert row["value"] == value
