@@ -59,16 +59,15 @@ def current_view_condition() -> AutomationCondition:
 
 def follows_upstream_condition(ignore: Sequence[str] = ()) -> AutomationCondition:
     """Derived partitions follow *any* upstream partition that changed — the settle window's hours and
-    the hours of a backfill alike (``eager()`` only looks at the latest partition). Updates of the
-    ``ignore`` assets (e.g. an unpartitioned lookup table) trigger nothing."""
-    updated = AutomationCondition.any_deps_updated()
+    the hours of a backfill alike (``eager()`` only looks at the latest partition). The ``ignore`` assets
+    (e.g. an unpartitioned lookup table refreshed daily) neither trigger nor hold back anything."""
+    updated, missing, running = (AutomationCondition.any_deps_updated(), AutomationCondition.any_deps_missing(),
+                                 AutomationCondition.any_deps_in_progress())
     if ignore:
-        updated = updated.ignore(AssetSelection.assets(*ignore))
+        ignored = AssetSelection.assets(*ignore)
+        updated, missing, running = updated.ignore(ignored), missing.ignore(ignored), running.ignore(ignored)
     return (
-        updated
-        & ~AutomationCondition.any_deps_missing()
-        & ~AutomationCondition.any_deps_in_progress()
-        & ~AutomationCondition.in_progress()
+        updated & ~missing & ~running & ~AutomationCondition.in_progress()
     ).with_label("any upstream partition updated")
 
 

@@ -158,3 +158,32 @@ def test_pi_interpolated_holds_pis_interpolated_values(server_url, tmp_path):
             assert row["good"] == (state == 0)
             if state == 0 and tag.sensor.kind in ("analog", "counter") and tag.sensor.point_type != "Int32":
                 assert row["value"] == value
+
+
+def test_automation_catalog_refresh_recomputes_no_hour_and_pi_summaries_follow_the_settle_window():
+    """The daily catalog refresh must not recompute every hour of ``pi_metrics_hourly`` (it only supplies
+    Step flags and names); ``pi_summaries_hourly`` re-reads the settle window like ``pi_timeseries``."""
+    from dagster import AssetKey, AssetMaterialization, evaluate_automation_conditions
+
+    from osipi_dagster.definitions import defs
+    from osipi_dagster_tests.test_watermarks import at, key
+
+    loaded = [key(at(h) - timedelta(days=5)) for h in range(3)]
+    metrics = AssetKey("pi_metrics_hourly")
+    with DagsterInstance.ephemeral() as instance:
+        result = evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at(11, 50))
+        instance.report_runless_asset_event(AssetMaterialization("pi_tag_catalog"))
+        for partition in loaded:
+            instance.report_runless_asset_event(AssetMaterialization("pi_timeseries", partition=partition))
+        result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor,
+                                                evaluation_time=at(11, 51))
+        assert result.get_requested_partitions(metrics) == set(loaded)
+        for partition in loaded:
+            instance.report_runless_asset_event(AssetMaterialization("pi_metrics_hourly", partition=partition))
+        instance.report_runless_asset_event(AssetMaterialization("pi_tag_catalog"))  # the daily refresh
+        result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor,
+                                                evaluation_time=at(11, 52))
+        assert result.get_requested_partitions(metrics) == set()
+        result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor,
+                                                evaluation_time=at(12, 6))
+        assert result.get_requested_partitions(AssetKey("pi_summaries_hourly")) == {key(at(h)) for h in (9, 10, 11)}
