@@ -116,6 +116,10 @@ def test_check_fails_on_a_corrupted_table(day):
     assert set(found["tag_webid"]) == {target["tag_webid"]}
     dropped = disagreements(metrics.filter(~is_target), summaries)
     assert dropped["column"].to_list() == ["missing in pi_metrics_hourly"]
+    # A point removed from PI keeps its rows in pi_timeseries (so in pi_metrics_hourly), but PI has no
+    # summaries of it: not a disagreement.
+    removed = summaries["tag_webid"].unique().sort()[0]
+    assert disagreements(metrics, summaries.filter(pl.col("tag_webid") != removed)).height == 0
     result = pi_metrics_match_pi_summaries(build_asset_check_context(), corrupted, summaries)
     assert not result.passed and result.metadata["disagreements"].value == 2
 

@@ -192,6 +192,8 @@ def hourly_summaries(summaries: pl.DataFrame, catalog: pl.DataFrame, time_basis:
     """PI's summaries (long: ``tag_webid``, ``basis``, ``type``, ``timestamp`` = interval start, ``value``,
     ``good``, ``error``) → one row per tag and hour with a column per summary; a summary PI reports as bad
     is null and named in ``bad_summaries``."""
+    if summaries.height == 0:
+        return pl.DataFrame(schema=SUMMARIES_SCHEMA)
     columns = pl.DataFrame({"weighting": [w for w, _ in SUMMARY_COLUMNS], "type": [t for _, t in SUMMARY_COLUMNS],
                             "column": list(SUMMARY_COLUMNS.values())})
     long = (summaries.with_columns(weighting=pl.when(pl.col("basis") == time_basis).then(pl.lit("time"))
@@ -224,10 +226,13 @@ REL_TOL = 1e-9
 
 def disagreements(metrics: pl.DataFrame, summaries: pl.DataFrame, rel_tol: float = REL_TOL) -> pl.DataFrame:
     """Tag-hours where ``pi_metrics_hourly`` and ``pi_summaries_hourly`` disagree: one row per (hour, tag,
-    column) with both values. A row missing on either side disagrees; counts must be equal; a value PI
+    column) with both values. A row missing on either side disagrees (tags PI has no summaries of at all —
+    points since removed — are left out); counts must be equal; a value PI
     computed must be matched within ``rel_tol`` × max(|PI's value|, 1) (values PI reports as bad — e.g.
     anything but Count for digital and string points — are not compared)."""
     key = ["hour", "tag_webid"]
+    # Points no longer in PI (rows kept in pi_timeseries) have no summaries: nothing to compare them with.
+    metrics = metrics.filter(pl.col("tag_webid").is_in(summaries["tag_webid"].unique().implode()))
     ours = metrics.select(*key, pl.lit(True).alias("_ours"), "count",
                           *[(pl.col(c) * scale).alias(c) for c, _, scale in COMPARED])
     pi = summaries.select(*key, pl.lit(True).alias("_pi"), pl.col("count").alias("pi_count"),
