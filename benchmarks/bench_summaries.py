@@ -28,7 +28,8 @@ def main() -> None:
     parser.add_argument("--workers", default="1", help="mock server processes")
     args = parser.parse_args()
     end0 = datetime(2026, 11, 21, tzinfo=timezone.utc)
-    print(f"| read | hours | requests | rows | MB received | seconds |  ({args.tags:,} tags, mock --workers {args.workers})")
+    print(f"| read | hours | requests | rows | MB received | seconds |  "
+          f"({args.tags:,} tags, mock --workers {args.workers})")
     print("|---|---:|---:|---:|---:|---:|")
     with running_mock("--tags", str(args.tags), "--now", args.now, "--workers", args.workers,
                       startup_timeout=120) as server, PIWebAPIClient(server.url) as client:

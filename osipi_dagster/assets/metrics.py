@@ -138,7 +138,8 @@ def pi_metrics_match_pi_summaries(context: AssetCheckExecutionContext, pi_metric
         metadata={
             "tag_hours": pi_metrics_hourly.height,
             "disagreements": differences.height,
-            "columns": MetadataValue.json(differences["column"].value_counts().to_dicts() if differences.height else []),
+            "columns": MetadataValue.json(
+                differences["column"].value_counts().to_dicts() if differences.height else []),
             "first_disagreements": MetadataValue.md(_markdown(shown)),
         },
     )
