@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from mock_pi.process import running_mock
 from osipi_dagster.pi.client import PIWebAPIClient
-from osipi_dagster.pi.recorded import RecordedExtractor
+from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.pi.summaries import StreamSetReader
 from osipi_dagster.transforms.metrics import hour_starts, summary_types
 
@@ -38,7 +38,7 @@ def main() -> None:
             start, end = end0 - timedelta(hours=hours), end0
             reader = StreamSetReader(client)
             reads = {
-                "recorded values (pi_timeseries)": lambda: RecordedExtractor(client).extract(webids, start, end).height,
+                "recorded values (pi_timeseries)": lambda: BatchController(client).extract(webids, start, end).height,
                 "summaries, both bases (pi_summaries_hourly)": lambda: sum(
                     reader.summaries(webids, start, end, "1h", basis, summary_types(kind)).height
                     for basis, kind in (("TimeWeighted", "time"), ("EventWeightedExcludeMostRecentEvent", "event"))),

@@ -2,7 +2,7 @@
 interpolated values (``streamsets/interpolated``) and the recorded events around a time
 (``streamsets/recorded`` with ``boundaryType=Outside``).
 
-Requests are cut like the batch controller's (``osipi_dagster/pi/recorded.py``): chunks of at most
+Requests are cut like the batch controller's (``osipi_dagster/pi/batch_controller.py``): chunks of at most
 ``streams_per_request`` IDOnly WebIds whose URL stays under :data:`MAX_URL_LENGTH` and whose answer
 (streams × values per stream) stays under the server's MaxReturnedItemsPerCall, run on a bounded thread
 pool over the client's pooled connections. A stream PI reports as failed inside a good answer is asked
@@ -22,8 +22,10 @@ import polars as pl
 
 from osipi_dagster.pi.client import PIWebAPIClient, error_text, items_of
 from osipi_dagster.pi.errors import PIStreamErrors, PIWebAPIError
-from osipi_dagster.pi.recorded import MAX_URL_LENGTH, pi_time, short_webid, tag_label
+from osipi_dagster.pi.time_window import pi_time
+from osipi_dagster.pi.transports import MAX_URL_LENGTH
 from osipi_dagster.pi.values import RAW_SCHEMA, VALUE_FIELDS, ValueColumns, parse_pi_timestamps
+from osipi_dagster.pi.webids import short_webid, tag_label
 
 SUMMARY_SCHEMA = {"tag_webid": pl.String(), "basis": pl.String(), "type": pl.String(),
                   "timestamp": pl.Datetime("us", "UTC"), "value": pl.Float64(), "good": pl.Boolean(),
@@ -95,7 +97,8 @@ class StreamSetReader:
     def chunks(self, operation: str, webids: list[str], params: list, items_per_stream: int) -> list[list[str]]:
         """Consecutive chunks: at most ``streams_per_request`` streams, under MaxReturnedItemsPerCall and
         under the URL budget."""
-        size = max(1, min(self.streams_per_request, self.max_items_per_call // max(1, items_per_stream)))
+        limit = self.client.items_limit(self.max_items_per_call)  # a lower limit the server announced wins
+        size = max(1, min(self.streams_per_request, limit // max(1, items_per_stream)))
         out, i = [], 0
         while i < len(webids):
             chunk = webids[i:i + size]
