@@ -22,6 +22,7 @@ from pydantic import Field
 from osipi_dagster.automation import follows_upstream_condition, hourly_settle_condition
 from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.pi.summaries import StreamSetReader
+from osipi_dagster.pi.values import UTC_TIMESTAMP
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.settings import get_settings
 from osipi_dagster.transforms import metrics
@@ -51,7 +52,7 @@ def stream_set_reader(pi: PIWebAPIResource) -> StreamSetReader:
 
 def edge_events(reader: StreamSetReader, webids: list[str], start: datetime, end: datetime) -> pl.DataFrame:
     """The events PI has around every hour edge of ``[start, end]`` (``metrics.EDGE_SCHEMA``)."""
-    frames = [reader.events_around(webids, edge).with_columns(edge=pl.lit(edge, metrics.UTC))
+    frames = [reader.events_around(webids, edge).with_columns(edge=pl.lit(edge, UTC_TIMESTAMP))
               for edge in [*metrics.hour_starts(start, end), end]]
     return pl.concat(frames).select(list(metrics.EDGE_SCHEMA)).cast(metrics.EDGE_SCHEMA)
 

@@ -24,11 +24,11 @@ from osipi_dagster.pi.client import PIWebAPIClient, error_text, items_of
 from osipi_dagster.pi.errors import PIStreamErrors, PIWebAPIError
 from osipi_dagster.pi.time_window import pi_time
 from osipi_dagster.pi.transports import MAX_URL_LENGTH
-from osipi_dagster.pi.values import RAW_SCHEMA, VALUE_FIELDS, ValueColumns, parse_pi_timestamps
+from osipi_dagster.pi.values import RAW_SCHEMA, UTC_TIMESTAMP, VALUE_FIELDS, ValueColumns, parse_pi_timestamps
 from osipi_dagster.pi.webids import short_webid, tag_label
 
 SUMMARY_SCHEMA = {"tag_webid": pl.String(), "basis": pl.String(), "type": pl.String(),
-                  "timestamp": pl.Datetime("us", "UTC"), "value": pl.Float64(), "good": pl.Boolean(),
+                  "timestamp": UTC_TIMESTAMP, "value": pl.Float64(), "good": pl.Boolean(),
                   "error": pl.String()}
 VALUES_FIELDS = ";".join(["Items.WebId", "Items.WebException", "Items.Errors"]
                          + [f"Items.Items.{f}" for f in VALUE_FIELDS])

@@ -17,9 +17,12 @@ from operator import itemgetter
 import numpy as np
 import polars as pl
 
+# Every timestamp column of every table: UTC, microseconds.
+UTC_TIMESTAMP = pl.Datetime("us", "UTC")
+
 RAW_SCHEMA = {
     "tag_webid": pl.String,
-    "timestamp": pl.Datetime("us", "UTC"),
+    "timestamp": UTC_TIMESTAMP,
     "value": pl.Float64,
     "value_text": pl.String,
     "good": pl.Boolean,

@@ -15,6 +15,7 @@ from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, Se
 
 from osipi_dagster.assets.event_frames import pi_event_frames
 from osipi_dagster.partitions import daily_partitions
+from osipi_dagster.pi.values import UTC_TIMESTAMP
 from osipi_dagster.resources.lakehouse import DeltaLakehouse
 from osipi_dagster.settings import get_settings
 
@@ -25,7 +26,7 @@ def open_frame_days(lakehouse: DeltaLakehouse) -> pl.DataFrame:
     """``day``, ``loaded_at`` (the day's last load) and ``open_frames`` of each day holding open frames."""
     table = lakehouse.scan("bronze", "pi_event_frames")
     if table is None:
-        return pl.DataFrame(schema={"day": pl.Date, "loaded_at": pl.Datetime("us", "UTC"), "open_frames": pl.UInt32})
+        return pl.DataFrame(schema={"day": pl.Date, "loaded_at": UTC_TIMESTAMP, "open_frames": pl.UInt32})
     return (table.group_by("day")
             .agg(loaded_at=pl.col("loaded_at").max(), open_frames=pl.col("is_open").sum().cast(pl.UInt32))
             .filter(pl.col("open_frames") > 0)

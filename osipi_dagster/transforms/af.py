@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import polars as pl
+from osipi_dagster.pi.values import UTC_TIMESTAMP
 import pyarrow as pa
 
-UTC = pl.Datetime("us", "UTC")
 ELEMENT_SCHEMA = {
     "webid": pl.String(),
     "id": pl.String(),
@@ -22,7 +22,7 @@ ELEMENT_SCHEMA = {
     "description": pl.String(),
     "is_primary_path": pl.Boolean(),  # False on the extra paths of a referenced element
     "database": pl.String(),
-    "loaded_at": UTC,
+    "loaded_at": UTC_TIMESTAMP,
 }
 ATTRIBUTE_SCHEMA = {
     "element_webid": pl.String(),
@@ -43,7 +43,7 @@ ATTRIBUTE_SCHEMA = {
     "tag_webid": pl.String(),  # the pi_tag_catalog webid it maps to (null if none)
     "tag_name": pl.String(),
     "description": pl.String(),
-    "loaded_at": UTC,
+    "loaded_at": UTC_TIMESTAMP,
 }
 
 
@@ -82,7 +82,7 @@ def elements_frame(database: dict, items: list[dict], loaded_at: datetime) -> pl
             categories=pl.col("categories").fill_null([]),
             is_primary_path=pl.col("path") == pl.col("primary_path"),
             database=pl.lit(database_path),
-            loaded_at=pl.lit(loaded_at, dtype=UTC),
+            loaded_at=pl.lit(loaded_at, dtype=UTC_TIMESTAMP),
         )
         .select([pl.col(c).cast(t) for c, t in ELEMENT_SCHEMA.items()])
         .sort("path")
@@ -134,7 +134,7 @@ def attributes_frame(by_element: dict[str, list[dict]], catalog: pl.DataFrame, l
         categories=pl.col("categories").fill_null([]),
     )
     return (resolve_points(frame, catalog)
-            .with_columns(loaded_at=pl.lit(loaded_at, dtype=UTC))
+            .with_columns(loaded_at=pl.lit(loaded_at, dtype=UTC_TIMESTAMP))
             .select(list(ATTRIBUTE_SCHEMA))
             .sort("path"))
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import polars as pl
+from osipi_dagster.pi.values import UTC_TIMESTAMP
 
 # PI Point field → catalog column (docs/pi-web-api.md#points-and-the-data-server).
 POINT_COLUMNS: dict[str, tuple[str, pl.DataType]] = {
@@ -26,13 +27,12 @@ POINT_COLUMNS: dict[str, tuple[str, pl.DataType]] = {
 }
 SELECTED_FIELDS = ";".join(f"Items.{field}" for field in POINT_COLUMNS)
 
-UTC = pl.Datetime("us", "UTC")
 CATALOG_SCHEMA = {
     **{column: dtype for column, dtype in POINT_COLUMNS.values()},
     "data_server": pl.String(),
-    "first_seen_at": UTC,  # first load that listed the point
-    "last_seen_at": UTC,  # latest load that listed it
-    "removed_at": UTC,  # first load that no longer listed it (null while it exists)
+    "first_seen_at": UTC_TIMESTAMP,  # first load that listed the point
+    "last_seen_at": UTC_TIMESTAMP,  # latest load that listed it
+    "removed_at": UTC_TIMESTAMP,  # first load that no longer listed it (null while it exists)
     "is_active": pl.Boolean(),
 }
 
@@ -54,14 +54,14 @@ def points_frame(points: Iterable[dict], data_server: str) -> pl.DataFrame:
 def catalog_frame(listed: pl.DataFrame, previous: pl.DataFrame | None, loaded_at: datetime) -> pl.DataFrame:
     """The new catalog: listed points are active; points of the previous catalog that are no longer
     listed stay, marked removed (their history in ``pi_timeseries`` stays joinable)."""
-    now = pl.lit(loaded_at, dtype=UTC)
+    now = pl.lit(loaded_at, dtype=UTC_TIMESTAMP)
     if previous is None or previous.is_empty():
         previous = pl.DataFrame(schema=CATALOG_SCHEMA)
     seen = previous.select("webid", "first_seen_at")
     active = (
         listed.join(seen, on="webid", how="left")
         .with_columns(first_seen_at=pl.coalesce("first_seen_at", now), last_seen_at=now,
-                      removed_at=pl.lit(None, dtype=UTC), is_active=pl.lit(True))
+                      removed_at=pl.lit(None, dtype=UTC_TIMESTAMP), is_active=pl.lit(True))
     )
     gone = (
         previous.join(listed.select("webid"), on="webid", how="anti")

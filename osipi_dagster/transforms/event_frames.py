@@ -7,14 +7,15 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from osipi_dagster.transforms.af import UTC, link_webid, pi_columns
+from osipi_dagster.transforms.af import link_webid, pi_columns
 from osipi_dagster.pi.values import ValueColumns, parse_pi_timestamps
+from osipi_dagster.pi.values import UTC_TIMESTAMP
 
 # AF has no "no end": an open frame ends at AFTime.MaxValue, 9999-12-31 (docs/pi-web-api.md#event-frames).
 OPEN_END_YEAR = 9999
 
 ATTRIBUTE_VALUE = pl.Struct({
-    "webid": pl.String(), "name": pl.String(), "path": pl.String(), "timestamp": UTC, "value": pl.Float64(),
+    "webid": pl.String(), "name": pl.String(), "path": pl.String(), "timestamp": UTC_TIMESTAMP, "value": pl.Float64(),
     "value_text": pl.String(), "units": pl.String(), "good": pl.Boolean(), "questionable": pl.Boolean(),
     "substituted": pl.Boolean(), "annotated": pl.Boolean(),
 })
@@ -29,15 +30,15 @@ _FRAME_FIELDS = {  # PI field → (column, dtype)
 EVENT_FRAME_SCHEMA = {
     "day": pl.Date(),  # the daily partition: a frame is in every day it overlaps
     **{column: dtype for column, dtype in _FRAME_FIELDS.values()},
-    "start": UTC,
-    "end": UTC,  # null while the frame is open
+    "start": UTC_TIMESTAMP,
+    "end": UTC_TIMESTAMP,  # null while the frame is open
     "is_open": pl.Boolean(),
     "duration_seconds": pl.Float64(),  # null while open (Delta has no duration type)
-    "acknowledged_at": UTC,
+    "acknowledged_at": UTC_TIMESTAMP,
     "primary_element_webid": pl.String(),
     "parent_webid": pl.String(),  # the parent frame of a child frame
     "attributes": pl.List(ATTRIBUTE_VALUE),
-    "loaded_at": UTC,
+    "loaded_at": UTC_TIMESTAMP,
 }
 CURRENT_SCHEMA = {**{k: v for k, v in EVENT_FRAME_SCHEMA.items() if k != "day"},
                   "first_day": pl.Date(), "last_day": pl.Date()}
@@ -58,7 +59,7 @@ def event_frames_frame(frames: list[dict], values: dict[str, list[dict]], start:
         parent_webid=pl.when(parent.str.contains("(?i)/eventframes/")).then(link_webid(parent)),
     )
     open_end = pl.col("end").is_null() | (pl.col("end").dt.year() >= OPEN_END_YEAR)
-    window_start, window_end = pl.lit(start, dtype=UTC), pl.lit(end, dtype=UTC)
+    window_start, window_end = pl.lit(start, dtype=UTC_TIMESTAMP), pl.lit(end, dtype=UTC_TIMESTAMP)
     frame = (
         raw.with_columns(is_open=open_end, end=pl.when(open_end).then(None).otherwise(pl.col("end")),
                          # PI fills these with "" and 1970-01-01 on frames nobody acknowledged
@@ -76,7 +77,7 @@ def event_frames_frame(frames: list[dict], values: dict[str, list[dict]], start:
         .explode("day")
         .join(attribute_values(values), on="webid", how="left")
         .with_columns(attributes=pl.col("attributes").fill_null(pl.lit([], dtype=pl.List(ATTRIBUTE_VALUE))),
-                      loaded_at=pl.lit(loaded_at, dtype=UTC))
+                      loaded_at=pl.lit(loaded_at, dtype=UTC_TIMESTAMP))
         .select([pl.col(c).cast(t) for c, t in EVENT_FRAME_SCHEMA.items()])
         .sort(["day", "start", "webid"])
     )

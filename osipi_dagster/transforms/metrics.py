@@ -24,25 +24,25 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import polars as pl
+from osipi_dagster.pi.values import UTC_TIMESTAMP
 
-UTC = pl.Datetime("us", "UTC")
 HOUR_S = 3600.0
 METRIC_COLUMNS = {
     "count": pl.UInt32(), "good_count": pl.UInt32(), "share_good": pl.Float64(),
     "min": pl.Float64(), "max": pl.Float64(), "mean": pl.Float64(), "time_weighted_mean": pl.Float64(),
     "stddev": pl.Float64(), "first": pl.Float64(), "last": pl.Float64(),
-    "first_timestamp": UTC, "last_timestamp": UTC,  # of the first/last event of the hour, any quality
+    "first_timestamp": UTC_TIMESTAMP, "last_timestamp": UTC_TIMESTAMP,  # of the first/last event of the hour, any quality
     "good_seconds": pl.Float64(),
 }
-METRICS_SCHEMA = {"hour": UTC, "tag_webid": pl.String(), "tag_name": pl.String(), "units": pl.String(),
+METRICS_SCHEMA = {"hour": UTC_TIMESTAMP, "tag_webid": pl.String(), "tag_name": pl.String(), "units": pl.String(),
                   **METRIC_COLUMNS}
 ASSET_METRICS_SCHEMA = {
-    "hour": UTC, "element_webid": pl.String(), "element_name": pl.String(), "element_path": pl.String(),
+    "hour": UTC_TIMESTAMP, "element_webid": pl.String(), "element_name": pl.String(), "element_path": pl.String(),
     "element_template": pl.String(), "parent_path": pl.String(), "attribute_webid": pl.String(),
     "attribute_name": pl.String(), "tag_webid": pl.String(), "tag_name": pl.String(), "units": pl.String(),
     **METRIC_COLUMNS,
 }
-EDGE_SCHEMA = {"tag_webid": pl.String(), "edge": UTC, "timestamp": UTC, "sequence": pl.Int32(),
+EDGE_SCHEMA = {"tag_webid": pl.String(), "edge": UTC_TIMESTAMP, "timestamp": UTC_TIMESTAMP, "sequence": pl.Int32(),
                "value": pl.Float64(), "good": pl.Boolean()}
 
 
@@ -124,7 +124,7 @@ def hourly_metrics(timeseries: pl.DataFrame | pl.LazyFrame, edges: pl.DataFrame,
         first_timestamp=pl.col("timestamp").first(), last_timestamp=pl.col("timestamp").last(),
     )
     grid = (pl.LazyFrame({"tag_webid": edges["tag_webid"].unique()}, schema={"tag_webid": pl.String()})
-            .join(pl.LazyFrame({"hour": list(hours)}, schema={"hour": UTC}), how="cross"))
+            .join(pl.LazyFrame({"hour": list(hours)}, schema={"hour": UTC_TIMESTAMP}), how="cross"))
     keys = pl.concat([grid, counted.select("tag_webid", "hour")]).unique()
     weighted = time_weighted(events, edges, tags.select("tag_webid", "step"))
     return (
@@ -177,7 +177,7 @@ SUMMARY_COLUMNS = {
     ("event", "PercentGood"): "ew_percent_good",
 }
 SUMMARIES_SCHEMA = {
-    "hour": UTC, "tag_webid": pl.String(), "tag_name": pl.String(), "units": pl.String(),
+    "hour": UTC_TIMESTAMP, "tag_webid": pl.String(), "tag_name": pl.String(), "units": pl.String(),
     **{column: pl.UInt32() if column == "count" else pl.Float64() for column in SUMMARY_COLUMNS.values()},
     "bad_summaries": pl.List(pl.String()),  # "<column>: <PI's error state>" for each summary PI could not compute
     "time_weighted_basis": pl.String(), "event_weighted_basis": pl.String(),
@@ -256,7 +256,7 @@ def disagreements(metrics: pl.DataFrame, summaries: pl.DataFrame, rel_tol: float
     return pl.concat(checks).sort(key)
 
 
-INTERPOLATED_SCHEMA = {"tag_webid": pl.String(), "tag_name": pl.String(), "timestamp": UTC, "value": pl.Float64(),
+INTERPOLATED_SCHEMA = {"tag_webid": pl.String(), "tag_name": pl.String(), "timestamp": UTC_TIMESTAMP, "value": pl.Float64(),
                        "value_text": pl.String(), "good": pl.Boolean(), "units": pl.String(),
                        "interval": pl.String()}
 

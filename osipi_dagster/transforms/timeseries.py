@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from osipi_dagster.pi.values import UTC_TIMESTAMP
+
 TIMESERIES_SCHEMA = {
     "tag_webid": pl.String(),
     "tag_name": pl.String(),
-    "timestamp": pl.Datetime("us", "UTC"),
+    "timestamp": UTC_TIMESTAMP,
     "sequence": pl.Int32(),  # 0, 1, … for several events of one tag at one timestamp (PI allows it)
     "value": pl.Float64(),
     "value_text": pl.String(),
