@@ -10,7 +10,6 @@ needs ``X-Requested-With``), injected faults — dispatches, and writes the body
 from __future__ import annotations
 
 import asyncio
-import base64
 import threading
 import time
 import zlib
@@ -21,6 +20,7 @@ import orjson
 from starlette.datastructures import State
 
 from mock_pi import batch, faults as fault_tools
+from mock_pi.auth import MockAuth
 from mock_pi.config import MockConfig
 from mock_pi.http import JSON_TYPE, Ctx, PIError, Reply, error_reply
 from mock_pi.router import Router
@@ -49,7 +49,7 @@ class MockApp:
         self.router.add("POST", "/piwebapi/batch", self._batch)
         self.admin = Router()
         _register_admin(self.admin, mock)
-        self._auth = _accepted_credentials(mock.config)
+        self._auth = MockAuth(mock.config)
         self._rate: dict[tuple[str, int], int] = defaultdict(int)
         self._rate_lock = threading.Lock()
 
@@ -66,11 +66,14 @@ class MockApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         limit = self.mock.config.max_request_content_length
         body, too_large = await _read_body(receive, limit, int(headers.get("content-length") or 0))
-        ctx = Ctx(scope["method"], scope["path"], _query(scope), headers, body, _base(scope, headers),
-                  (scope.get("client") or ("", 0))[0])
+        client = scope.get("client") or ("", 0)
+        ctx = Ctx(scope["method"], scope["path"], _query(scope), headers, body, _base(scope, headers), client[0],
+                  connection=f"{client[0]}:{client[1]}")
         status, payload, extra = await self._handle(ctx, too_large)
         out_headers = [(b"content-type", JSON_TYPE.encode())]
-        out_headers += [(k.lower().encode(), str(v).encode()) for k, v in (extra or {}).items()]
+        for name, value in {**(extra or {}), **ctx.reply_headers}.items():  # a list: one header per item
+            out_headers += [(name.lower().encode(), str(v).encode()) for v in (value if isinstance(value, list)
+                                                                               else [value])]
         if self.mock.config.gzip and len(payload) >= GZIP_MIN_BYTES and "gzip" in headers.get("accept-encoding", ""):
             compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
             payload = compressor.compress(payload) + compressor.flush()
@@ -88,10 +91,9 @@ class MockApp:
             return _error(413, f"The request content length exceeds the maximum allowed ({limit} bytes).")
         if self._rate_limited(ctx.client):
             return _error(429, "Rate limit was reached.", {"Retry-After": "1"})
-        if self._auth and ctx.headers.get("authorization", "") not in self._auth:
-            challenge = "Bearer" if self.mock.config.bearer_token and self.mock.config.username is None else "Basic"
-            return 401, orjson.dumps({"Message": "Authorization has been denied for this request."}), \
-                {"WWW-Authenticate": f'{challenge} realm="mock_pi"'}
+        answered = self._auth.gate(ctx)  # 401s and the token endpoint (mock_pi/auth.py)
+        if answered:
+            return answered
         if self.mock.config.csrf_defense and ctx.method in UNSAFE_METHODS and "x-requested-with" not in ctx.headers:
             return _error(403, "The request is missing the 'X-Requested-With' header required by the server's "
                                "CSRF defence (EnableCSRFDefense).")
@@ -172,16 +174,6 @@ def _base(scope, headers: dict[str, str]) -> str:
         server = scope.get("server") or ("localhost", None)
         host = f"{server[0]}:{server[1]}" if server[1] else server[0]
     return f"{scope.get('scheme', 'http')}://{host}/piwebapi/"
-
-
-def _accepted_credentials(config: MockConfig) -> set[str]:
-    accepted = set()
-    if config.username is not None:
-        creds = base64.b64encode(f"{config.username}:{config.password or ''}".encode()).decode()
-        accepted.add(f"Basic {creds}")
-    if config.bearer_token:
-        accepted.add(f"Bearer {config.bearer_token}")
-    return accepted
 
 
 def _register_admin(router: Router, mock: MockPI) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import orjson
 
+from osipi_dagster.pi.auth import auth_failure_summary
 from osipi_dagster.pi.errors import (
     PIAuthenticationError,
     PIInterruptedResponseError,
@@ -184,8 +185,8 @@ class PIWebAPIClient:
             body = None
         if status in (401, 403):
             message = (body or {}).get("Message") if isinstance(body, dict) else None
-            raise PIAuthenticationError("PI Web API refused the credentials", url=url, status=status,
-                                        errors=[message] if message else _errors(body))
+            raise PIAuthenticationError(f"PI Web API refused the credentials ({auth_failure_summary(response)})",
+                                        url=url, status=status, errors=[message] if message else _errors(body))
         if status >= 400:
             raise PIWebAPIError("PI Web API request failed", url=url, status=status,
                                 errors=_errors(body) or [response.text[:300]])
