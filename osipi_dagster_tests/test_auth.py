@@ -5,6 +5,9 @@ and NTLM: ``test_auth_kerberos.py``, ``test_auth_ntlm.py``."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -15,6 +18,7 @@ from dagster import DagsterInstance, materialize
 
 from mock_pi.config import MockConfig
 from mock_pi.process import running_mock
+from mock_pi.universe import Universe
 from osipi_dagster.assets import pi_tag_catalog, pi_timeseries
 from osipi_dagster.pi.auth import (
     AuthConfig,
@@ -194,3 +198,22 @@ def test_tls_verification_off_works_and_warns(tls_mock, caplog):
     with PIWebAPIResource(base_url=url, verify_tls=False).make_client() as client:
         assert client.data_server()["Name"] == CONFIG.data_server
     assert "TLS CERTIFICATE VERIFICATION IS OFF" in caplog.text
+
+
+# -- osipi-check --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("password, code", [(PASSWORD, 0), ("wrong", 1)])
+def test_osipi_check_reports_each_step_and_never_the_secret(basic_mock, password, code):
+    env = {**os.environ, "PI_WEB_API_URL": basic_mock, "PI_WEB_API_USERNAME": "piuser",
+           "PI_WEB_API_PASSWORD": password}
+    done = subprocess.run([sys.executable, "-m", "osipi_dagster.check"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == code, done.stdout + done.stderr
+    assert "auth        basic" in done.stdout
+    assert_no_secret([done.stdout, done.stderr], password)
+    if code == 0:
+        tag = done.stdout.split("tag         ", 1)[1].split(":", 1)[0]
+        assert tag in {t.name for t in Universe(CONFIG).tags}
+        assert f"servers     {CONFIG.data_server}" in done.stdout
+    else:
+        assert "server offers Basic, Bearer; configured: basic" in done.stdout
