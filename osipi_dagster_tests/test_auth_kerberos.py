@@ -1,4 +1,4 @@
-"""Kerberos (HTTP Negotiate) against a real MIT KDC: a throwaway realm per test session (``k5test``), the mock
+"""Kerberos (HTTP Negotiate) against a real MIT KDC: a throwaway realm for the module (``k5test``), the mock
 as a real GSSAPI acceptor with a service keytab for HTTP/127.0.0.1, the client with a keytab or a ticket cache.
 
 Without the Kerberos libraries these tests skip, naming what to install; under CI (``CI=true``) they fail."""
@@ -50,7 +50,7 @@ def _free_port_base(span: int = 7) -> int:
     raise RuntimeError("no free ports for the test KDC")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kerberos_realm(tmp_path_factory):
     """A real MIT KDC on 127.0.0.1 with a service principal HTTP/127.0.0.1 (keytab for the mock) and the
     client principal user@KRBTEST.COM (a keytab and a ticket cache); the process environment points at it."""

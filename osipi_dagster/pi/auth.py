@@ -327,25 +327,24 @@ def auth_failure_summary(response: httpx.Response) -> str:
 
 def tls_verify(verify_tls: bool = True, ca_bundle: str | None = None,
                os_trust_store: bool = False) -> ssl.SSLContext | bool:
-    """The ``verify`` for httpx: False (with a loud warning), or an SSL context trusting the public CAs
-    (certifi) or the OS trust store, plus the PEM file or every ``*.pem``/``*.crt``/``*.cer`` in the folder
-    ``ca_bundle``."""
+    """The ``verify`` for httpx: False (with a loud warning), True (the public CAs), or an SSL context trusting
+    the public CAs or the OS trust store plus the PEM file, or every ``*.pem``/``*.crt``/``*.cer`` in the
+    folder, ``ca_bundle``."""
     if not verify_tls:
         log.warning("PI Web API: TLS CERTIFICATE VERIFICATION IS OFF (PI_WEB_API_VERIFY_TLS=false): anyone on the "
                     "network path can impersonate the server and read credentials. Set PI_WEB_API_CA_BUNDLE to "
                     "your CA's PEM file instead.")
         return False
+    if not (ca_bundle or os_trust_store):
+        return True  # httpx's default: certifi, or SSL_CERT_FILE / SSL_CERT_DIR when set
     if os_trust_store:
         import truststore
 
         context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     else:
-        import certifi
-
-        context = ssl.create_default_context(cafile=certifi.where())
-    if ca_bundle:
-        for pem in _ca_files(Path(ca_bundle).expanduser()):
-            context.load_verify_locations(cafile=str(pem))
+        context = httpx.create_ssl_context()
+    for pem in _ca_files(Path(ca_bundle).expanduser()) if ca_bundle else []:
+        context.load_verify_locations(cafile=str(pem))
     return context
 
 
