@@ -39,9 +39,14 @@ def _check(resource: PIWebAPIResource, out) -> bool:
     out(f"TLS trust   {trust}")
     began = time.monotonic()
     client = resource.client
-    who = client.get("system/userinfo")
-    out(f"identity    {who.get('Name') or '(none)'} ({who.get('IdentityType')}, "
-        f"authenticated: {who.get('IsAuthenticated')})")
+    try:
+        who = client.get("system/userinfo")
+        out(f"identity    {who.get('Name') or '(none)'} ({who.get('IdentityType')}, "
+            f"authenticated: {who.get('IsAuthenticated')})")
+    except PIWebAPIError as exc:
+        if exc.status != 404:
+            raise
+        out("identity    (this PI Web API has no system/userinfo)")  # older releases
     servers = items_of(client.get("dataservers"), client.url("dataservers"))
     out(f"servers     {', '.join(s.get('Name', '?') for s in servers) or '(none)'}")
     server = client.data_server(resource.data_server)

@@ -197,9 +197,10 @@ class ClientCredentialsAuth(_Tagged):
         try:
             body = response.json()
         except ValueError:
-            body = {}
-        if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
-            detail = [str(body.get(k)) for k in ("error", "error_description") if isinstance(body, dict) and body.get(k)]
+            body = None
+        body = body if isinstance(body, dict) else {}
+        if response.status_code != 200 or not body.get("access_token"):
+            detail = [str(body[k]) for k in ("error", "error_description") if body.get(k)]
             raise PIAuthenticationError(
                 "The OpenID Connect token request failed; check PI_WEB_API_CLIENT_ID, PI_WEB_API_CLIENT_SECRET, "
                 "PI_WEB_API_TOKEN_SCOPE", url=self.token_url, status=response.status_code, errors=detail)
