@@ -109,22 +109,16 @@ class MockAuth:
                 return None
             if scheme == "ntlm":
                 return self._ntlm(ctx, credentials.strip())
-        return self.denied()
+        return self.denied(ctx)
 
-    def denied(self, ntlm_challenge: str | None = None) -> Answer:
-        challenges = []
-        for scheme in self.schemes:
-            if scheme == "negotiate":
-                challenges.append("Negotiate")
-            elif scheme == "ntlm":
-                challenges.append(f"NTLM {ntlm_challenge}" if ntlm_challenge else "NTLM")
-            elif scheme == "bearer":
-                challenges.append('Bearer realm="mock_pi"')
-            elif scheme == "basic":
-                challenges.append('Basic realm="mock_pi"')
+    def denied(self, ctx: Ctx, ntlm_challenge: str | None = None) -> Answer:
+        """401 with one ``WWW-Authenticate`` per offered scheme (PI names its host as the Basic realm); in the
+        middle of an NTLM handshake only the NTLM challenge."""
         if ntlm_challenge:
-            challenges = [c for c in challenges if c.startswith("NTLM")]
-        return 401, orjson.dumps(DENIED), {"WWW-Authenticate": challenges}
+            return 401, orjson.dumps(DENIED), {"WWW-Authenticate": [f"NTLM {ntlm_challenge}"]}
+        realm = ctx.headers.get("host", "localhost").rsplit(":", 1)[0]
+        challenge = {"negotiate": "Negotiate", "ntlm": "NTLM", "bearer": "Bearer", "basic": f'Basic realm="{realm}"'}
+        return 401, orjson.dumps(DENIED), {"WWW-Authenticate": [challenge[s] for s in self.schemes if s in challenge]}
 
     # -- Basic and Bearer -------------------------------------------------------------------------
 
@@ -201,12 +195,12 @@ class MockAuth:
                     context = spnego.server(protocol="ntlm")
                     challenge = context.step(base64.b64decode(token))
                     self._ntlm_pending[ctx.connection] = context
-                    return self.denied(base64.b64encode(challenge).decode())
+                    return self.denied(ctx, base64.b64encode(challenge).decode())
                 context.step(base64.b64decode(token))  # leg 2: AUTHENTICATE
             except (spnego.exceptions.SpnegoError, ValueError):
-                return self.denied()
+                return self.denied(ctx)
             if not context.complete:
-                return self.denied()
+                return self.denied(ctx)
             self._ntlm_done.add(ctx.connection)
         return None
 
