@@ -52,16 +52,16 @@ def measure(mode: str, url: str, options: dict) -> dict:
     if mode == "dagster":
         return measure_dagster(url, options)
     from osipi_dagster.pi.client import PIWebAPIClient
-    from osipi_dagster.pi.recorded import RecordedExtractor
+    from osipi_dagster.pi.batch_controller import BatchController
 
     with PIWebAPIClient(url, max_connections=options["concurrency"]) as client:
         webids = [p["WebId"] for p in client.points(client.data_server()["WebId"], page_size=100_000,
                                                     selected_fields="Items.WebId")]
         before = (client.stats.requests, client.stats.bytes_received)
         if mode == "sequential":
-            extractor = RecordedExtractor(client, transport="streams", streams_per_request=1, max_concurrency=1)
+            extractor = BatchController(client, transport="streams", streams_per_request=1, max_concurrency=1)
         else:
-            extractor = RecordedExtractor(client, transport=mode, streams_per_request=options["streams_per_request"],
+            extractor = BatchController(client, transport=mode, streams_per_request=options["streams_per_request"],
                                           max_concurrency=options["concurrency"], progress=lambda _: None)
         began = time.perf_counter()
         frame = extractor.extract(webids, START, END)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import tempfile
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import uvicorn
@@ -15,11 +16,14 @@ import uvicorn
 from mock_pi.auth import SCHEMES, configured_schemes
 from mock_pi.config import ENV_VAR, Expansion, MockConfig
 from mock_pi.faults import FaultSettings
+from mock_pi.timeparse import TimeParseError, parse_iso
 
 
 def _utc(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        return parse_iso(text)
+    except TimeParseError as exc:
+        raise argparse.ArgumentTypeError(f"expected an ISO 8601 time such as 2026-11-20T12:00:00Z: {exc}") from exc
 
 
 def _expansion(text: str) -> Expansion:
@@ -37,8 +41,27 @@ def _schemes(text: str) -> tuple[str, ...]:
     return schemes
 
 
+def _endpoint_limit(text: str) -> tuple[str, int]:
+    pattern, _, limit = text.rpartition("=")
+    try:
+        re.compile(pattern)
+        value = int(limit)
+    except (re.error, ValueError):
+        value = 0
+    if not pattern or value < 1:
+        raise argparse.ArgumentTypeError("expected REGEX=N with a valid regex and N >= 1, e.g. '/points$=20'")
+    return pattern, value
+
+
+FLAG_VALUES = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+               "off": False}
+
+
 def _flag(text: str) -> bool:
-    return text.lower() in ("1", "true", "yes", "on")
+    try:
+        return FLAG_VALUES[text.lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(FLAG_VALUES)}, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="plant expansion: TAGS new points appear at TIME (repeatable)")
     parser.add_argument("--max-returned-items", type=int, default=150_000,
                         help="the server's MaxReturnedItemsPerCall")
+    parser.add_argument("--max-returned-items-for", type=_endpoint_limit, action="append", default=[],
+                        metavar="REGEX=N", help="a lower MaxReturnedItemsPerCall for request paths matching REGEX "
+                                                "(case-insensitive search; first match wins; repeatable)")
+    parser.add_argument("--awkward-tags", type=int, default=0, metavar="N",
+                        help="add N PI points with names and descriptors at PI's limits (unicode, symbols, long)")
+    parser.add_argument("--dense-tags", type=int, default=0, metavar="N",
+                        help="add N PI points with > 150,000 values per hour, many per timestamp")
     parser.add_argument("--username", help="require HTTP Basic auth with this user")
     parser.add_argument("--password", help="password for --username")
     parser.add_argument("--token", help="require this Bearer token")
@@ -93,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 FAULT_FLAGS = [
     ("latency_ms", float, "added latency per request (ms)"),
     ("latency_jitter_ms", float, "plus a uniform random latency up to this (ms)"),
+    ("latency_us_per_value", float, "plus this per timed value in the answer (microseconds)"),
     ("rate_429", float, "share of requests answered 429 'Rate limit was reached' (0..1)"),
     ("rate_503", float, "share of requests answered 503 (0..1)"),
     ("retry_after_s", int, "Retry-After seconds on injected 429/503"),
@@ -103,6 +134,9 @@ FAULT_FLAGS = [
     ("malformed_rate", float, "share of 2xx bodies replaced by malformed JSON (0..1)"),
     ("truncated_rate", float, "share of 2xx bodies truncated (0..1)"),
     ("webexception_rate", float, "share of 2xx collection bodies cut short with a WebException (0..1)"),
+    ("item_webexception_rate", float, "share of stream-set items / 200 batch sub-responses with Items cut "
+                                      "short next to a WebException (0..1)"),
+    ("item_errors_rate", float, "the same with an Errors list instead of a WebException (0..1)"),
     ("path_regex", str, "only requests whose path matches this regex get faults"),
     ("limit", int, "stop after this many injected faults"),
 ]
@@ -127,6 +161,8 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         late_lag_seconds=pick("late_lag", "late_lag_seconds"),
         expansions=tuple(args.expansion) or base.expansions,
         max_returned_items_per_call=pick("max_returned_items", "max_returned_items_per_call"),
+        max_returned_items_for=tuple(args.max_returned_items_for) or base.max_returned_items_for,
+        awkward_tags=pick("awkward_tags", "awkward_tags"), dense_tags=pick("dense_tags", "dense_tags"),
         username=pick("username", "username"), password=pick("password", "password"),
         bearer_token=pick("token", "bearer_token"), faults=faults, auth=pick("auth", "auth"),
         users_file=pick("users", "users_file"), client_id=pick("client_id", "client_id"),

@@ -19,10 +19,10 @@ import struct
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cached_property
 
 from mock_pi import webid
 from mock_pi.hashing import key, uniform1
+from mock_pi.render import iso1
 from mock_pi.universe import EQUIPMENT_TEMPLATES, Element, Sensor, Tag, Universe
 
 
@@ -39,7 +39,6 @@ class Template:
     can_be_acknowledged: bool = False
 
 
-STRUCTURE_TEMPLATES = ["Enterprise", "Site", "Area", "Unit"]
 ROTATING = {"Pump", "Compressor", "Turbine"}
 TEMPLATES: dict[str, Template] = {
     "Enterprise": Template("Enterprise", None, ("Organisation",), description="The whole company"),
@@ -154,7 +153,8 @@ class AFModel:
         elements = universe.elements
         self.tags_of: list[list[Tag]] = [[] for _ in elements]
         for tag in universe.tags:
-            self.tags_of[tag.element].append(tag)
+            if tag.element is not None:  # awkward and dense tags are PI points outside the AF tree
+                self.tags_of[tag.element].append(tag)
         created = [t[0].created_s if t else None for t in self.tags_of]
         for element in reversed(elements):  # children always come after their parent
             if element.parent is not None and created[element.index] is not None:
@@ -167,13 +167,11 @@ class AFModel:
 
     # -- identities -----------------------------------------------------------------------------
 
-    @cached_property
-    def server_webid(self) -> str:
-        return webid.object_webid("RS", [self.server_guid], self.server_path)
+    def server_webid(self, kind: str = "Full") -> str:
+        return webid.object_webid("RS", [self.server_guid], self.server_path, kind)
 
-    @cached_property
-    def database_webid(self) -> str:
-        return webid.object_webid("RD", [self.server_guid, self.database_guid], self.database_path)
+    def database_webid(self, kind: str = "Full") -> str:
+        return webid.object_webid("RD", [self.server_guid, self.database_guid], self.database_path, kind)
 
     def element_webid(self, element: Element, kind: str = "Full") -> str:
         return element.webid if kind == "Full" else \
@@ -277,7 +275,7 @@ class AFModel:
             return f"{element.template[:3].upper()}-{100 + int(u * 900)}"
         if spec.name == "Install Date":
             year = 1995 + int(u * 28)
-            return datetime(year, 1 + int(u * 97) % 12, 1, tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return iso1(datetime(year, 1 + int(u * 97) % 12, 1, tzinfo=timezone.utc).timestamp())
         return round(50 + u * 5000, 1)
 
     def _attribute(self, element: Element, index: int, name: str, type_: str, units: str, category: str,

@@ -3,13 +3,14 @@
 A thin ASGI shell around :class:`~mock_pi.router.Router`: it reads the request, applies the server-level
 rules in PI's order — request size (413), rate limit (429), authentication (401), CSRF defence (POST
 needs ``X-Requested-With``), injected faults — dispatches, and writes the body (gzip when the client asks).
-``/admin/*`` (fault settings, clock) bypasses all of that. Every error body is ``{"Errors": [...]}``
-(401: ``{"Message": ...}``), never a framework's ``{"detail": ...}``.
+``/admin/*`` (fault settings, server limits, clock) bypasses all of that. Every error body is
+``{"Errors": [...]}`` (401: ``{"Message": ...}``), never a framework's ``{"detail": ...}``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 import zlib
@@ -23,6 +24,7 @@ from mock_pi import batch, faults as fault_tools
 from mock_pi.auth import MockAuth
 from mock_pi.config import MockConfig
 from mock_pi.http import JSON_TYPE, Ctx, PIError, Reply, error_reply
+from mock_pi.render import iso1
 from mock_pi.router import Router
 from mock_pi.routes import af as af_routes
 from mock_pi.routes import discovery, streams
@@ -69,11 +71,14 @@ class MockApp:
         client = scope.get("client") or ("", 0)
         ctx = Ctx(scope["method"], scope["path"], _query(scope), headers, body, _base(scope, headers), client[0],
                   connection=f"{client[0]}:{client[1]}")
-        status, payload, extra = await self._handle(ctx, too_large)
+        answer = await self._handle(ctx, too_large, receive)
+        if answer is None:
+            return  # the client went away while its request hung: nothing to send
+        status, payload, extra = answer
         out_headers = [(b"content-type", JSON_TYPE.encode())]
-        for name, value in {**(extra or {}), **ctx.reply_headers}.items():  # a list: one header per item
-            out_headers += [(name.lower().encode(), str(v).encode()) for v in (value if isinstance(value, list)
-                                                                               else [value])]
+        for name, values in {**(extra or {}), **ctx.reply_headers}.items():  # a list value = the header repeated
+            for value in values if isinstance(values, list) else [values]:
+                out_headers.append((name.lower().encode(), str(value).encode()))
         if self.mock.config.gzip and len(payload) >= GZIP_MIN_BYTES and "gzip" in headers.get("accept-encoding", ""):
             compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
             payload = compressor.compress(payload) + compressor.flush()
@@ -82,7 +87,7 @@ class MockApp:
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
         await send({"type": "http.response.body", "body": payload})
 
-    async def _handle(self, ctx: Ctx, too_large: bool) -> tuple[int, bytes, dict | None]:
+    async def _handle(self, ctx: Ctx, too_large: bool, receive) -> tuple[int, bytes, dict | None] | None:
         if ctx.path.startswith("/admin/"):
             reply = self.admin.dispatch(ctx)
             return reply.status, reply.encode(), reply.headers
@@ -104,8 +109,10 @@ class MockApp:
             return reply.status, reply.encode(), reply.headers
         delay = f.latency_s()
         if f.draw("hang", f.settings.hang_rate):
-            delay += f.settings.hang_seconds
-        if delay:
+            if await _client_left_within(receive, delay + f.settings.hang_seconds):
+                f.count("hang_abandoned")
+                return None
+        elif delay:
             await asyncio.sleep(delay)
         retry = {"Retry-After": str(f.settings.retry_after_s)}
         if f.draw("rate_limited", f.settings.rate_429):
@@ -113,6 +120,8 @@ class MockApp:
         if f.draw("unavailable", f.settings.rate_503):
             return _error(503, "The service is temporarily unavailable.", retry)
         reply = self.router.dispatch(ctx)
+        if reply.status < 300 and ctx.path.lower().startswith("/piwebapi/streamsets/"):
+            reply.body = f.damage_stream_items(reply.body)
         if reply.status < 300 and isinstance(reply.body, dict) and "Items" in reply.body and \
                 f.draw("webexception", f.settings.webexception_rate):
             reply.body = fault_tools.with_webexception(reply.body)
@@ -122,6 +131,9 @@ class MockApp:
                 if f.draw(kind, rate):
                     payload = fault_tools.corrupt(payload, kind)
                     break
+        value_delay = f.value_latency_s(payload)
+        if value_delay:
+            await asyncio.sleep(value_delay)
         return reply.status, payload, reply.headers
 
     def _rate_limited(self, client: str) -> bool:
@@ -152,6 +164,20 @@ def _error(status: int, message: str, headers: dict | None = None) -> tuple[int,
     return status, reply.encode(), headers
 
 
+async def _client_left_within(receive, seconds: float) -> bool:
+    """Wait ``seconds``, or less if the client disconnects first (then True): a hung request must not
+    hold the server after its client has given up."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:  # the body is already read: the next message is the disconnect
+        waiter = asyncio.ensure_future(receive())
+        done, _ = await asyncio.wait({waiter}, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+        if not done:
+            waiter.cancel()
+            return False
+        if waiter.result().get("type") == "http.disconnect":
+            return True
+
+
 async def _read_body(receive, limit: int, declared: int) -> tuple[bytes, bool]:
     chunks, size, more = [], 0, True
     while more:
@@ -177,7 +203,8 @@ def _base(scope, headers: dict[str, str]) -> str:
 
 
 def _register_admin(router: Router, mock: MockPI) -> None:
-    """``/admin/faults`` and ``/admin/clock``: test control, outside PI's surface (no auth, no faults)."""
+    """``/admin/faults``, ``/admin/limits`` and ``/admin/clock``: test control, outside PI's surface (no auth,
+    no faults)."""
 
     def body(ctx: Ctx) -> dict:
         try:
@@ -200,9 +227,31 @@ def _register_admin(router: Router, mock: MockPI) -> None:
             raise PIError(400, str(exc)) from exc
         return mock.faults.snapshot()
 
+    def limits() -> dict:
+        per_call, per_endpoint = mock.limits
+        return {"MaxReturnedItemsPerCall": per_call, "MaxReturnedItemsFor": dict(per_endpoint)}
+
+    @router.route("GET", "/admin/limits")
+    def get_limits(ctx: Ctx):
+        return limits()
+
+    @router.route("POST", "/admin/limits")
+    def set_limits(ctx: Ctx):
+        data = body(ctx)
+        unknown = set(data) - {"MaxReturnedItemsPerCall", "MaxReturnedItemsFor"}
+        if unknown:
+            raise PIError(400, f"Unknown limits: {sorted(unknown)}; known: MaxReturnedItemsPerCall, "
+                               "MaxReturnedItemsFor.")
+        try:
+            mock.set_limits(data.get("MaxReturnedItemsPerCall", mock.config.max_returned_items_per_call),
+                            dict(data.get("MaxReturnedItemsFor") or {}).items())
+        except (TypeError, ValueError, re.error) as exc:
+            raise PIError(400, f"Invalid limits: {exc}") from exc
+        return limits()
+
     def clock() -> dict:
         now = mock.now_s()
-        return {"Now": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "NowSeconds": now,
+        return {"Now": iso1(now), "NowSeconds": now,
                 "Fixed": mock.fixed_now is not None}
 
     @router.route("GET", "/admin/clock")

@@ -1,4 +1,4 @@
-"""``POST /piwebapi/batch`` exactly as shared/pi-web-api.md §3 describes it.
+"""``POST /piwebapi/batch`` as docs/pi-web-api.md#batch describes it.
 
 * The body maps request ids to ``{Method, Resource | RequestTemplate, Parameters, ParentIds, Content, Headers}``.
 * Sub-requests without ``ParentIds`` are independent (PI runs them in parallel; the mock runs them in
@@ -14,6 +14,8 @@
 
 Runs of independent ``GET …/streams/{webId}/recorded`` sub-requests with the same query are computed in
 one vectorised pass (:func:`mock_pi.routes.streams.recorded_items`): same answers, a fraction of the cost.
+Every sub-response, prefetched or not, passes :meth:`Batch._respond`, where ``item_webexception_rate`` /
+``item_errors_rate`` may cut a 200 answer's ``Items`` next to a ``WebException`` / ``Errors``.
 """
 
 from __future__ import annotations
@@ -111,7 +113,15 @@ class Batch:
             return
         ctxs = [self._ctx(body[rid], body[rid]["Resource"]) for rid in simple]
         for i, reply in self.prefetch(ctxs).items():
-            self.results[simple[i]] = _response(reply)
+            self.results[simple[i]] = self._respond(reply, ctxs[i].path)
+
+    def _respond(self, reply: Reply, path: str) -> dict:
+        """A sub-response; a 200 one with ``Items`` (or a stream set's items) may be damaged by item faults."""
+        if reply.status == 200 and isinstance(reply.body, dict) and self.faults.applies(path):
+            if path.lower().startswith("/piwebapi/streamsets/"):
+                reply.body = self.faults.damage_stream_items(reply.body)
+            reply.body = self.faults.damage_item(reply.body)
+        return _response(reply)
 
     def _ctx(self, request: dict, url: str) -> Ctx:
         headers = request.get("Headers") or {}
@@ -151,7 +161,8 @@ class Batch:
     def _call(self, request: dict, url: str) -> dict:
         if split_url(url)[0].rstrip("/").lower().endswith("/piwebapi/batch"):
             return _error(400, "A batch request cannot contain another batch request.")
-        return _response(self.dispatch(self._ctx(request, url)))
+        ctx = self._ctx(request, url)
+        return self._respond(self.dispatch(ctx), ctx.path)
 
     def _select(self, path: str) -> list:
         try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
+
+from mock_pi.timeparse import parse_iso
 
 ENV_VAR = "MOCK_PI_CONFIG_JSON"  # how `--workers N` hands the config to each uvicorn worker
 
@@ -30,8 +32,15 @@ class MockConfig:
     # Late-arriving data: a value at t becomes visible between t and t + late_lag_seconds.
     late_lag_seconds: float = 0.0
     expansions: tuple[Expansion, ...] = ()
-    # PI Web API server settings (shared/pi-web-api.md §2.6).
+    # Opt-in PI points outside the AF tree, appended after all other tags (mock_pi.universe): names and
+    # descriptors at PI's limits, and dense tags (> 150,000 values per hour, many events per timestamp).
+    awkward_tags: int = 0
+    dense_tags: int = 0
+    # PI Web API server settings (docs/pi-web-api.md#server-limits).
     max_returned_items_per_call: int = 150_000
+    # Lower limits for some endpoints: (regex searched in the request path, case-insensitive; limit). The first
+    # match wins; e.g. (("/points$", 20),) makes point paging announce 20 while recorded keeps the global one.
+    max_returned_items_for: tuple[tuple[str, int], ...] = ()
     # Auth: anonymous unless a username/password or token is configured.
     username: str | None = None
     password: str | None = None
@@ -46,7 +55,7 @@ class MockConfig:
     token_lifetime_seconds: float = 3600.0
     keytab: str | None = None
     faults: dict = field(default_factory=dict)  # mock_pi.faults.FaultSettings fields
-    # More server settings (shared/pi-web-api.md §2.6, §6.2): 0 = no rate limit (PI's default is 1000/s).
+    # More server settings (docs/pi-web-api.md#server-limits; the CSRF header: #batch): 0 = no rate limit (PI's default is 1000/s).
     rate_limit_per_second: int = 0
     max_request_content_length: int = 4 * 1024 * 1024
     csrf_defense: bool = True
@@ -54,7 +63,8 @@ class MockConfig:
 
     @property
     def total_tags(self) -> int:
-        """Tags including every scheduled expansion (visible or not yet)."""
+        """Tags of the AF tree including every scheduled expansion (visible or not yet); awkward and dense
+        tags come on top."""
         return self.tags + sum(e.tags for e in self.expansions)
 
     def to_json(self) -> str:
@@ -66,8 +76,9 @@ class MockConfig:
     @classmethod
     def from_json(cls, text: str) -> MockConfig:
         data = json.loads(text)
-        data["now"] = _parse_utc(data["now"]) if data.get("now") else None
-        data["expansions"] = tuple(Expansion(_parse_utc(e["at"]), int(e["tags"])) for e in data.get("expansions", []))
+        data["now"] = parse_iso(data["now"]) if data.get("now") else None
+        data["expansions"] = tuple(Expansion(parse_iso(e["at"]), int(e["tags"])) for e in data.get("expansions", []))
+        data["max_returned_items_for"] = tuple((str(p), int(n)) for p, n in data.get("max_returned_items_for", ()))
         data["auth"] = tuple(data.get("auth", ()))
         return cls(**data)
 
@@ -75,8 +86,3 @@ class MockConfig:
     def from_env(cls) -> MockConfig:
         text = os.environ.get(ENV_VAR)
         return cls.from_json(text) if text else cls()
-
-
-def _parse_utc(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -308,7 +308,7 @@ _DIRECTIONAL = {  # mode -> (predicate on (frame, time), sort key, descending)
 
 def search(model: EventFrameModel, mode: str, start_s: float, end_s: float, now_s: float, children: bool = False,
            wanted: int = 1000, accept=lambda f: True) -> list[EventFrame]:
-    """Frames matching an AF ``searchMode`` (see shared/pi-web-api.md §5), before paging and sorting.
+    """Frames matching an AF ``searchMode`` (see docs/pi-web-api.md#event-frames), before paging and sorting.
 
     Window modes return every match; directional modes (``Backward*``/``Forward*`` from ``start_s``)
     return at least ``wanted`` matches in their time order when that many exist, widening the searched

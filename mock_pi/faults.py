@@ -1,5 +1,6 @@
-"""Fault injection: latency, 429/503 with Retry-After, hung responses, failing batch sub-requests,
-malformed/truncated JSON and mid-body ``WebException``s — each counted so tests can assert what happened.
+"""Fault injection: latency (per request and per value), 429/503 with Retry-After, hung responses, failing
+batch sub-requests, malformed/truncated JSON, mid-body ``WebException``s (top level, or inside one
+stream-set item or batch sub-response) — each counted so tests can assert what happened.
 
 Settings come from ``MockConfig.faults`` (CLI flags / ``--faults-file``) and can be replaced at run time
 with ``POST /admin/faults``. Rates are probabilities per request drawn from a seeded generator, so a
@@ -14,13 +15,22 @@ import re
 import threading
 from dataclasses import asdict, dataclass, fields
 
-KINDS = ("latency", "rate_limited", "unavailable", "hang", "batch_item", "malformed", "truncated", "webexception")
+import orjson
+
+KINDS = ("latency", "rate_limited", "unavailable", "hang", "batch_item", "malformed", "truncated", "webexception",
+         "item_webexception", "item_errors", "hang_abandoned", "limit_exceeded", "value_latency")
+# Counted, but not injected faults: ``limit`` does not count them (``limit_exceeded``: 400s announcing the
+# server's MaxReturnedItemsPerCall, see ``/admin/limits``; ``value_latency``: answers delayed per value).
+NOT_FAULTS = ("latency", "hang_abandoned", "limit_exceeded", "value_latency")
+ITEM_WEBEXCEPTION = {"StatusCode": 500, "Errors": ["An error occurred while reading this stream's values."]}
+ITEM_ERRORS = ["The values of this stream could not be read completely from the PI Data Archive."]
 
 
 @dataclass
 class FaultSettings:
     latency_ms: float = 0.0  # added to every /piwebapi request
     latency_jitter_ms: float = 0.0  # plus uniform [0, jitter)
+    latency_us_per_value: float = 0.0  # plus this per timed value in the answer (a server's read cost)
     rate_429: float = 0.0  # share of requests answered 429 "Rate limit was reached" + Retry-After
     rate_503: float = 0.0  # share answered 503 + Retry-After
     retry_after_s: int = 1
@@ -31,6 +41,10 @@ class FaultSettings:
     malformed_rate: float = 0.0  # share of 2xx bodies replaced by invalid JSON
     truncated_rate: float = 0.0  # share of 2xx bodies cut in the middle
     webexception_rate: float = 0.0  # share of 2xx collection bodies cut short with a top-level WebException
+    # Share of stream-set items / 200 batch sub-responses with ``Items`` cut in half next to a WebException
+    # (``item_webexception_rate``) or an ``Errors`` list (``item_errors_rate``); the outer status stays 2xx.
+    item_webexception_rate: float = 0.0
+    item_errors_rate: float = 0.0
     path_regex: str = ""  # only requests whose path matches (search) are affected; "" = all
     limit: int = 0  # stop injecting after this many faults in total (0 = no limit)
 
@@ -73,12 +87,20 @@ class Faults:
             return False
         with self._lock:
             s = self.settings
-            if s.limit and sum(self.counters.values()) - self.counters["latency"] >= s.limit:
+            if self._exhausted():
                 return False
             if self._random.random() >= rate:
                 return False
             self.counters[kind] += 1
             return True
+
+    def _exhausted(self) -> bool:
+        limit = self.settings.limit
+        return bool(limit) and sum(v for k, v in self.counters.items() if k not in NOT_FAULTS) >= limit
+
+    def count(self, kind: str) -> None:
+        with self._lock:
+            self.counters[kind] += 1
 
     def latency_s(self) -> float:
         s = self.settings
@@ -87,6 +109,38 @@ class Faults:
         with self._lock:
             self.counters["latency"] += 1
             return (s.latency_ms + self._random.random() * s.latency_jitter_ms) / 1000.0
+
+    def value_latency_s(self, payload: bytes) -> float:
+        """The per-value cost of an answer: one timed value per ``"Timestamp"`` key in the JSON body."""
+        per_value = self.settings.latency_us_per_value
+        if per_value <= 0:
+            return 0.0
+        values = payload.count(b'"Timestamp":')
+        if values:
+            self.count("value_latency")
+        return values * per_value / 1e6
+
+    def damage_item(self, item: dict) -> dict:
+        """``item`` (a stream-set item or a batch sub-response's Content) as a stream that failed mid-read,
+        when ``item_webexception_rate`` / ``item_errors_rate`` draw it; otherwise ``item`` itself."""
+        s = self.settings
+        if "Items" not in item or "WebException" in item or "Errors" in item or \
+                (s.item_webexception_rate <= 0 and s.item_errors_rate <= 0):
+            return item  # nothing to cut, or already failed (e.g. an unknown WebId in a stream set)
+        if self.draw("item_webexception", s.item_webexception_rate):
+            return {**item, "Items": _first_half(item["Items"]), "WebException": dict(ITEM_WEBEXCEPTION)}
+        if self.draw("item_errors", s.item_errors_rate):
+            return {**item, "Items": _first_half(item["Items"]), "Errors": list(ITEM_ERRORS)}
+        return item
+
+    def damage_stream_items(self, body: object) -> object:
+        """A stream-set collection (``Items`` of objects with their own ``Items``) with some items damaged."""
+        s = self.settings
+        if (s.item_webexception_rate <= 0 and s.item_errors_rate <= 0) or not isinstance(body, dict) or \
+                not isinstance(body.get("Items"), list):
+            return body
+        items = [self.damage_item(i) if isinstance(i, dict) else i for i in body["Items"]]
+        return {**body, "Items": items}
 
     def count_request(self) -> None:
         with self._lock:
@@ -97,7 +151,7 @@ class Faults:
         if not self.settings.batch_fail_one or not ids:
             return None
         with self._lock:
-            if self.settings.limit and sum(self.counters.values()) - self.counters["latency"] >= self.settings.limit:
+            if self._exhausted():
                 return None
             self.counters["batch_item"] += 1
             return self._random.choice(ids)
@@ -117,3 +171,10 @@ def with_webexception(body: dict) -> dict:
         out["Items"] = out["Items"][: len(out["Items"]) // 2]
     out["WebException"] = {"StatusCode": 500, "Errors": ["An error occurred while streaming the response."]}
     return out
+
+
+def _first_half(items: object) -> list:
+    """The first half of an ``Items`` array (a list, or JSON the renderer already produced)."""
+    if isinstance(items, orjson.Fragment):
+        items = orjson.loads(orjson.dumps(items))
+    return list(items[: len(items) // 2]) if isinstance(items, list) else []

@@ -48,7 +48,7 @@ def select(obj: Any, selection: Selection) -> Any:
 
 
 def point(tag: Tag, base_url: str, data_server_webid: str, web_id: str | None = None) -> dict:
-    """A PI point object (shared/pi-web-api.md §1.4)."""
+    """A PI point object (docs/pi-web-api.md#points-and-the-data-server)."""
     s = tag.sensor
     wid = web_id or tag.webid
     stream = f"{base_url}streams/{wid}"
@@ -85,6 +85,11 @@ def iso(ts: np.ndarray) -> list[str]:
     """Epoch seconds → ``2026-11-20T00:00:00Z`` strings (whole seconds print without a fraction)."""
     days, times = _iso_parts(np.asarray(ts, dtype=np.int64))
     return [d + t for d, t in zip(days, times)]
+
+
+def iso1(ts: float) -> str:
+    """One epoch-seconds timestamp as :func:`iso` writes it."""
+    return iso(np.array([int(ts)]))[0]
 
 
 def _iso_parts(ts: np.ndarray) -> tuple[list[str], list[str]]:

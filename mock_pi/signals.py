@@ -13,6 +13,8 @@ exact points a window must contain. Realism, all deterministic:
 * a few tags have rare per-value errors (state ``Error`` 242; rendered with a per-value ``Errors`` field);
 * irregular (compression-like) spacing on some tags, several events at one timestamp on others;
 * interface outages: a whole site goes silent for a while (gap) after an ``I/O Timeout`` event;
+* dense tags (``--dense-tags``): a sample every second, each a burst of 25–64 events sharing its timestamp
+  (~160,000 values per hour);
 * late arrival: a value at t becomes visible at t + delay, delay in [0, late_lag_seconds).
 
 Every random draw is a hash of (tag key or site key, sample counter or timestamp, salt), so any window of
@@ -42,6 +44,7 @@ CALC_FAILED = 249
 DAY_S = 86_400
 OUTAGE_BLOCK_S = 6 * 3600  # each site may have one interface outage per 6-hour block
 OUTAGE_PROBABILITY = 0.02
+BURST_MIN, BURST_SPAN = 25, 40  # events per timestamp of a dense tag: 25..64
 
 KINDS = ("analog", "counter", "digital", "string")
 _EVENT_FIELDS = ("ts", "value", "system_state", "questionable", "substituted", "annotated")
@@ -124,8 +127,9 @@ class ProfileTable:
         self.amplitude = span * (0.02 + 0.08 * u[:, 2])
         self.noise = span * (0.002 + 0.01 * u[:, 3])
         self.drift = span * (u[:, 4] - 0.5) * 0.0001
-        self.irregular = analog & (u[:, 5] < 0.10)
-        self.duplicates = analog & (u[:, 6] < 0.05)
+        self.dense = np.fromiter((t.sensor.dense for t in tags), dtype=bool, count=n)
+        self.irregular = analog & ~self.dense & (u[:, 5] < 0.10)
+        self.duplicates = analog & ~self.dense & (u[:, 6] < 0.05)
         self.errors = analog & (u[:, 7] < 0.03)
         self._site_keys: dict[tuple[int, int], int] = {}
 
@@ -184,6 +188,7 @@ def recorded_many(table: ProfileTable, index: np.ndarray, start_s: float, end_s:
     u_flag = uniform_v(keys, k, 20)
     ev = Events(ts, value, state, (u_flag >= 0.95) & (u_flag < 0.99), u_flag >= 0.99, uniform_v(keys, k, 21) < 0.002)
     rank = np.zeros(len(ts), dtype=np.int64)
+    ev, rt, rank = _add_bursts(table, index, ev, rt, rank)
     ev, rt, rank = _apply_outages(table, index, ev, rt, rank, lo, hi, seed)
     ev, rt, rank = _add_duplicates(table, index, ev, rt, rank)
     ev, rt, rank = _add_pt_created(created, ev, rt, rank, lo, hi)
@@ -194,7 +199,8 @@ def recorded_many(table: ProfileTable, index: np.ndarray, start_s: float, end_s:
     ev, rt, rank = ev.take(keep), rt[keep], rank[keep]
     if len(ev):
         t0 = int(ev.ts.min())
-        order = np.argsort((rt << 40) + ((ev.ts - t0) << 2) + rank, kind="stable")
+        # Sort key: tag, then time (< 2**32 s from t0), then rank (< 2**8) among events sharing a timestamp.
+        order = np.argsort((rt << 40) + ((ev.ts - t0) << 8) + rank, kind="stable")
         ev, rt = ev.take(order), rt[order]
     offsets = np.zeros(m + 1, dtype=np.int64)
     np.cumsum(np.bincount(rt, minlength=m), out=offsets[1:])
@@ -301,6 +307,30 @@ def _outage(site_keys: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.n
     """Start and end (exclusive) of the outages of the given (site, block) pairs that have one."""
     start = blocks * OUTAGE_BLOCK_S + (uniform_v(site_keys, blocks, 1) * 3 * 3600).astype(np.int64)
     return start, start + 600 + (uniform_v(site_keys, blocks, 2) * 5400).astype(np.int64)
+
+
+def _add_bursts(table: ProfileTable, index: np.ndarray, ev: Events, rt: np.ndarray, rank: np.ndarray):
+    """Dense tags: each sample becomes a burst of BURST_MIN.. events at its timestamp (ranks 3, 4, ...), each
+    with its own value and flags."""
+    dense = table.dense[index][rt]
+    if not dense.any():
+        return ev, rt, rank
+    keys = table.keys[index][rt]
+    size = np.where(dense, BURST_MIN + (uniform_v(keys, ev.ts, 50) * BURST_SPAN).astype(np.int64), 1)
+    rows = np.repeat(np.arange(len(ev)), size)
+    j = np.arange(len(rows), dtype=np.int64) - np.repeat(np.cumsum(size) - size, size)
+    out, rt, rank, keys = ev.take(rows), rt[rows], np.where(j > 0, 2 + j, rank[rows]), keys[rows]
+    extra = np.flatnonzero(j > 0)
+    if len(extra):
+        counter = out.ts[extra] * 64 + j[extra]
+        noise, decimals = table.noise[index][rt[extra]], table.decimals[index][rt[extra]]
+        out.value[extra] = _round(out.value[extra] + noise * (uniform_v(keys[extra], counter, 51) - 0.5),
+                                  decimals, table.int32[index][rt[extra]])
+        u_flag = uniform_v(keys[extra], counter, 52)
+        out.questionable[extra] = (u_flag >= 0.95) & (u_flag < 0.99)
+        out.substituted[extra] = u_flag >= 0.99
+        out.system_state[extra] = 0  # a system state (or value error) is the burst's first event only
+    return out, rt, rank
 
 
 def _add_duplicates(table: ProfileTable, index: np.ndarray, ev: Events, rt: np.ndarray, rank: np.ndarray):

@@ -3,6 +3,7 @@ stream resolution and the recorded-data hot path."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -51,6 +52,7 @@ class MockPI:
         self.faults = Faults(dict(config.faults), config.seed)
         self.fixed_now: float | None = config.now.timestamp() if config.now else None
         self._tags_by_any_webid: dict[str, Tag] = dict(self.universe.tags_by_webid)
+        self.set_limits(config.max_returned_items_per_call, config.max_returned_items_for)
 
     # -- clock ----------------------------------------------------------------------------------
 
@@ -63,9 +65,26 @@ class MockPI:
 
     # -- limits and lookups ---------------------------------------------------------------------
 
-    def check_max_count(self, name: str, value: int) -> None:
-        limit = self.config.max_returned_items_per_call
+    def set_limits(self, per_call: int, per_endpoint) -> None:
+        """MaxReturnedItemsPerCall: server-wide, and lower ones for paths matching a regex (first match wins)."""
+        compiled = [(re.compile(pattern, re.IGNORECASE), int(limit)) for pattern, limit in per_endpoint]
+        if int(per_call) < 1 or any(limit < 1 for _, limit in compiled):
+            raise ValueError("Limits must be at least 1.")
+        self.limits = (int(per_call), tuple((p.pattern, n) for p, n in compiled))
+        self._limits_for = compiled
+
+    def max_returned_items(self, path: str) -> int:
+        """MaxReturnedItemsPerCall for a request path: the first ``max_returned_items_for`` pattern that
+        matches it, else the server-wide limit."""
+        for pattern, limit in self._limits_for:
+            if pattern.search(path):
+                return limit
+        return self.limits[0]
+
+    def check_max_count(self, name: str, value: int, path: str) -> None:
+        limit = self.max_returned_items(path)
         if value > limit:
+            self.faults.count("limit_exceeded")
             raise PIError(400, f"Parameter '{name}' is greater than the maximum allowed ({limit}).")
         if value < 1:
             raise PIError(400, f"Parameter '{name}' must be greater than 0.")

@@ -1,4 +1,4 @@
-"""PI time strings (shared/pi-web-api.md §2.4) → epoch seconds.
+"""PI time strings (docs/pi-web-api.md#time-strings-and-boundaries) → epoch seconds.
 
 Supported: ISO 8601 with or without offset (zone-less strings are read in ``timeZone``), ``*``/empty
 (now), ``t``/``today``, ``y``/``yesterday`` (local midnight in ``timeZone``), and any of those followed
@@ -54,13 +54,16 @@ def parse_time(text: str | None, now_s: float, tz_name: str | None = None, relat
                 midnight -= timedelta(days=1)
             base = midnight.timestamp()
         return base + _offset_seconds(offsets, text)
+    return parse_iso(text, tz).timestamp()
+
+
+def parse_iso(text: str, tz=timezone.utc) -> datetime:
+    """An ISO 8601 time (``Z`` or an offset; a zone-less time is read in ``tz``, UTC by default)."""
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as exc:
         raise TimeParseError(f"Cannot parse the time string '{text}'.") from exc
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
-    return value.timestamp()
+    return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
 def _offset_seconds(offsets: str, text: str) -> float:

@@ -35,6 +35,7 @@ class Sensor:
     period_s: int  # nominal sampling interval
     kind: str = "analog"  # analog / counter / digital / string
     digital_set: str = ""
+    dense: bool = False  # every sample is a burst of events sharing its timestamp (mock_pi.signals)
 
 
 DIGITAL_SETS: dict[str, list[str]] = {
@@ -91,6 +92,42 @@ EQUIPMENT_TEMPLATES: dict[str, tuple[str, list[Sensor]]] = {
     ]),
 }
 
+# Opt-in points outside AF (``--awkward-tags``, ``--dense-tags``). PI point names may not start with anything
+# but a letter, digit, ``_`` or ``%``, nor contain control characters or * ' ? ; { } [ ] | \ ` " and are at
+# most 1023 characters long (https://docs.aveva.com/bundle/pi-interface-for-relational-database-rdbms-via-odbc/
+# page/1009239.html); descriptors may hold anything. ``{i}`` keeps each name unique.
+AWKWARD_NAMES = (
+    "Température café é {i}", "µS conductivity {i} 温度", "%FLOW {i} 50% open", "_Tank #{i} & Co",
+    "Line {i}/A+B=C", "Ratio {i} a/b = 1+1 & c", "Pump 🚀 {i}.PV", "Spaces   inside   {i}", "Comma,{i},Colon:x",
+    "Dots.and-dashes.{i}.~tilde", "Plus+{i}+Plus", "Ω{i} Ünïcödé",
+)
+LONG_NAME_LENGTH = 1000  # one name in every len(AWKWARD_NAMES) + 1 is this long (PI allows 1023)
+AWKWARD_DESCRIPTORS = (
+    'He said "hot" – it\'s 5" wide', "C:\\path\\to\\{i}\\", "Line one\nLine two\r\n\tindented",
+    "温度 µS/cm é ü ß Ω 🚀", "", "Quote \" backslash \\ newline \n end {i}", "x" * 1000,
+)
+AWKWARD_SENSORS = (
+    Sensor("Value", "PV", "Float32", "", 0, 100, 60),
+    Sensor("Count", "CT", "Int32", "", 0, 1000, 60),
+    Sensor("Status", "ST", "Digital", "", 0, 2, 1800, "digital", "RunStatus"),
+    Sensor("Label", "LB", "String", "", 0, 0, 3600, "string"),
+)
+DENSE_SENSOR = Sensor("Dense Signal", "DENSE", "Float64", "", 0, 100, 1, dense=True)
+OUTSIDE_AF_SITE = 0  # the interface (outage domain) of points outside AF; AF sites are numbered from 1
+
+
+def awkward_name(i: int) -> str:
+    """The ``i``-th awkward tag name (0-based): symbols, unicode, spaces, or very long."""
+    if i % (len(AWKWARD_NAMES) + 1) == len(AWKWARD_NAMES):
+        head = f"Long {i} "
+        return head + "".join("ABCDEFGHIJ é/"[j % 13] for j in range(LONG_NAME_LENGTH - len(head) - 1)) + "Z"
+    return AWKWARD_NAMES[i % (len(AWKWARD_NAMES) + 1)].format(i=i)
+
+
+def awkward_descriptor(i: int) -> str:
+    return AWKWARD_DESCRIPTORS[i % len(AWKWARD_DESCRIPTORS)].format(i=i)
+
+
 SITE_NAMES = ["Houston", "Rotterdam", "Singapore", "Antwerp", "Baytown", "Jubail", "Pernis", "Jamnagar",
               "Ulsan", "Whiting", "Lavera", "Geelong"]
 AREA_NAMES = ["Crude", "Reforming", "Utilities", "Tankfarm", "Power", "Hydrotreating"]
@@ -120,13 +157,16 @@ class Tag:
     path: str
     webid: str
     sensor: Sensor
-    element: int  # index of the equipment element it belongs to
+    element: int | None  # index of the equipment element it belongs to (None: a point outside AF)
     site: int  # site number (its interface: outages hit a whole site)
     created_s: int  # epoch seconds at which the point exists and its data starts
     key: int  # per-tag random stream
+    custom_descriptor: str | None = None
 
     @property
     def descriptor(self) -> str:
+        if self.custom_descriptor is not None:
+            return self.custom_descriptor
         return f"{self.sensor.attribute} ({self.name.rsplit('.', 1)[0]})"
 
 
@@ -144,6 +184,7 @@ class Universe:
         self.elements: list[Element] = []
         self.tags: list[Tag] = []
         self._build()
+        self._add_points_outside_af()
         self.tags_by_webid = {t.webid: t for t in self.tags}
         self.tags_by_upper_name = {t.name.upper(): t for t in self.tags}
         self.tags_by_id = {t.point_id: t for t in self.tags}
@@ -241,3 +282,20 @@ class Universe:
                     sensor=sensor, element=equipment, site=n_site,
                     created_s=created[point_id - 1], key=key(config.seed, "tag", point_id),
                 ))
+
+    def _add_points_outside_af(self) -> None:
+        """Awkward-named tags, then dense tags: after every AF tag, so the other tags never change."""
+        config = self.config
+        specials = [(awkward_name(i), AWKWARD_SENSORS[i % len(AWKWARD_SENSORS)], awkward_descriptor(i))
+                    for i in range(config.awkward_tags)]
+        specials += [(f"HSDA.DENSE{i:04d}.PV", DENSE_SENSOR, f"High-speed signal {i}")
+                     for i in range(config.dense_tags)]
+        for name, sensor, descriptor in specials:
+            point_id = len(self.tags) + 1
+            path = f"{self.data_server_path}\\{name}"
+            self.tags.append(Tag(
+                point_id=point_id, name=name, path=path,
+                webid=webid.point_webid(self.data_server_guid, point_id, path), sensor=sensor, element=None,
+                site=OUTSIDE_AF_SITE, created_s=HISTORY_START_S, key=key(config.seed, "tag", point_id),
+                custom_descriptor=descriptor,
+            ))

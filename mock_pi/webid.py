@@ -1,6 +1,6 @@
 """PI Web API WebID 2.0 encoding and decoding.
 
-Layout (see shared/pi-web-api.md §6.3): ``<type><version '1'><2-char marker>[owner marker]<payload>``.
+Layout (see docs/pi-web-api.md#full-and-idonly-layouts): ``<type><version '1'><2-char marker>[owner marker]<payload>``.
 Every segment is base64url *without padding* and encoded on its own: GUIDs as the 16 bytes of
 .NET ``Guid.ToByteArray()`` (``uuid.bytes_le``, 22 chars), PI point ids as int32 little-endian
 (6 chars), names as the UTF-8 of the upper-cased path without its leading ``\\\\``.

@@ -5,21 +5,23 @@ partition per tick, while PI data needs a *window* of recent hours re-read each 
 buffered interfaces), and the gold assets should follow whichever hours changed. Conditions express
 both, are evaluated by one automation sensor, and show their reasons per partition in the UI.
 
-Settings (environment): ``OSIPI_SETTLE_HOURS`` (default 3) — how many of the latest complete hours are
-re-read each hour; ``OSIPI_HOURLY_CRON`` (default ``5 * * * *``) — when, giving the interfaces a few
-minutes after the hour closes.
+Settings (environment, see ``osipi_dagster.settings``): ``OSIPI_SETTLE_HOURS`` (default 3) — how many of the
+latest complete hours are re-read each hour; ``OSIPI_HOURLY_CRON`` (default ``5 * * * *``) — when, giving the
+interfaces a few minutes after the hour closes; ``OSIPI_DAILY_CRON`` (default ``15 0 * * *``) — the daily
+refreshes.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from dagster import AssetSelection, AutomationCondition, AutomationConditionSensorDefinition, DefaultSensorStatus
 
-SETTLE_HOURS = int(os.getenv("OSIPI_SETTLE_HOURS", "3"))
-HOURLY_CRON = os.getenv("OSIPI_HOURLY_CRON", "5 * * * *")
-DAILY_CRON = os.getenv("OSIPI_DAILY_CRON", "15 0 * * *")
+from osipi_dagster.settings import get_settings
+
+SETTLE_HOURS = get_settings().settle_hours
+HOURLY_CRON = get_settings().hourly_cron
+DAILY_CRON = get_settings().daily_cron
 
 
 def settle_window_condition(settle: timedelta, cron: str) -> AutomationCondition:

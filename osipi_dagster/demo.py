@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from mock_pi.process import running_mock
+from osipi_dagster.settings import SettingsError, get_settings
 
 # Dagster instance settings for the demo: cap concurrent runs hitting PI (the assets' pool).
 DAGSTER_YAML = """\
@@ -130,7 +131,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Starting the mock PI Web API ({args.tags} tags) on 127.0.0.1:{args.mock_port} …", flush=True)
     with running_mock("--tags", str(args.tags), port=args.mock_port) as mock:
         _prepare_environment(home, mock.url)
-        print(f"PI Web API: {mock.url}\nDelta tables: {os.environ['OSIPI_DELTA_ROOT']}", flush=True)
+        try:
+            config = get_settings()  # a wrong variable stops here, before the UI starts
+        except SettingsError as exc:
+            raise SystemExit(str(exc)) from None
+        print(f"PI Web API: {mock.url}\nDelta tables: {config.delta_root_uri}", flush=True)
         if args.headless:
             summary = run_headless(args.hours)
             print(f"Loaded {summary['rows']:,} rows for {summary['tags']:,} tags over "

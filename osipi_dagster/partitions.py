@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 from dagster import DailyPartitionsDefinition, HourlyPartitionsDefinition
 
-# First partition shown in the UI (backfill further back by setting this earlier).
-PARTITIONS_START = os.getenv("OSIPI_PARTITIONS_START", "2026-11-01-00:00")
+from osipi_dagster.settings import get_settings
+
+# First partition shown in the UI (backfill further back by setting OSIPI_PARTITIONS_START earlier).
+PARTITIONS_START = get_settings().partitions_start
 
 # end_offset=0: the newest partition is the last *complete* hour, never the running one.
 hourly_partitions = HourlyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=0)

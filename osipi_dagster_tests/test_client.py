@@ -9,14 +9,16 @@ import pytest
 
 from mock_pi.process import free_port, running_mock
 from mock_pi.universe import Universe
-from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
+from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy, shown_url
 from osipi_dagster.pi.errors import (
     PIAuthenticationError,
+    PIConnectionError,
     PIInterruptedResponseError,
     PIMalformedResponseError,
     PIWebAPIError,
 )
-from osipi_dagster.pi.recorded import MAX_URL_LENGTH, RecordedExtractor
+from osipi_dagster.pi.batch_controller import BatchController
+from osipi_dagster.pi.transports import MAX_URL_LENGTH
 from osipi_dagster_tests.conftest import MOCK_CONFIG, MOCK_NOW, MOCK_TAGS
 
 KEY = ["tag_webid", "timestamp", "value", "value_text"]
@@ -56,11 +58,11 @@ def test_streams_are_chunked_by_count_and_url_length(mock_pi_url):
         webids = [p["WebId"] for p in client.points(client.data_server()["WebId"], selected_fields="Items.WebId")]
         start = MOCK_NOW.replace(hour=9)
         end = MOCK_NOW.replace(hour=10)
-        by_count = RecordedExtractor(client, streams_per_request=60)
+        by_count = BatchController(client, streams_per_request=60)
         expected = by_count.extract(webids, start, end)
         assert by_count.stats.chunks == -(-MOCK_TAGS // 60)
         transport.requests.clear()
-        by_url = RecordedExtractor(client, streams_per_request=MOCK_TAGS)  # far more than one URL can carry
+        by_url = BatchController(client, streams_per_request=MOCK_TAGS)  # far more than one URL can carry
         frame = by_url.extract(webids, start, end)
     lengths = [len(str(r.url)) for r in transport.requests]
     assert len(lengths) == by_url.stats.chunks > 1
@@ -94,15 +96,35 @@ def test_right_credentials_succeed(secured_mock, auth, headers):
         assert client.data_server()["Name"] == MOCK_CONFIG.data_server
 
 
-def test_closed_port_fails_clearly_after_bounded_retries():
+def test_closed_port_fails_at_once_saying_what_to_check():
+    """Regression: a refused connection used to be retried like an outage (78 s to fail)."""
     url = f"http://127.0.0.1:{free_port()}/piwebapi"
-    with PIWebAPIClient(url, retry=FAST_RETRY, timeout_seconds=2) as client:
+    with PIWebAPIClient(url, retry=RetryPolicy(max_attempts=5, backoff_seconds=1)) as client:
         began = time.monotonic()
-        with pytest.raises(PIWebAPIError, match="Cannot reach the PI Web API") as raised:
+        with pytest.raises(PIConnectionError, match="connection refused; check the host and port in PI_WEB_API_URL") \
+                as raised:
             client.get("dataservers")
-        assert time.monotonic() - began < 5
-        assert client.stats.retries == FAST_RETRY.max_attempts - 1
+        assert time.monotonic() - began < 2
+        assert client.stats.retries == 0
     assert f"{url}/dataservers" in str(raised.value)
+    assert raised.value.transient is False
+
+
+def test_unknown_host_fails_at_once():
+    with PIWebAPIClient("http://no-such-pi-server.invalid/piwebapi") as client:
+        with pytest.raises(PIConnectionError, match="unknown host .*check the host name in PI_WEB_API_URL"):
+            client.get("dataservers")
+        assert client.stats.retries == 0
+
+
+def test_credentials_in_the_url_are_refused_without_echoing_them():
+    with pytest.raises(ValueError, match="PI_WEB_API_USERNAME / PI_WEB_API_PASSWORD") as raised:
+        PIWebAPIClient("https://svc_pi:S3cr3t-Pa55@pi.example.com/piwebapi")
+    assert "S3cr3t-Pa55" not in str(raised.value) and "svc_pi" not in str(raised.value)
+
+
+def test_shown_urls_never_carry_credentials():
+    assert shown_url("https://svc_pi:S3cr3t-Pa55@pi.example.com/piwebapi/x?a=1") == "https://pi.example.com/piwebapi/x?a=1"
 
 
 def test_wrong_path_fails_with_the_pi_error_and_no_retries(client):
@@ -135,15 +157,37 @@ def test_retries_stop_at_max_attempts_with_the_last_pi_error(client, faults):
     assert client.stats.requests == FAST_RETRY.max_attempts
 
 
-def test_the_retry_budget_bounds_retries_across_requests(mock_pi_url, faults):
+def test_the_retry_budget_bounds_retries_across_requests_and_is_named(mock_pi_url, faults):
     faults.set(rate_503=1)
-    policy = RetryPolicy(max_attempts=5, backoff_seconds=0.001, max_backoff_seconds=0.001, budget=6)
+    policy = RetryPolicy(max_attempts=5, backoff_seconds=0.001, max_backoff_seconds=0.001, budget=6,
+                         budget_per_unit=0)
     with PIWebAPIClient(mock_pi_url, retry=policy) as client:
         for _ in range(3):
-            with pytest.raises(PIWebAPIError):
+            with pytest.raises(PIWebAPIError) as raised:
                 client.get("dataservers")
     assert client.stats.retries == 6
     assert client.stats.requests == 3 + 6  # first attempts + the budget, not 3 × 5
+    assert raised.value.status == 503 and raised.value.transient
+    assert "the retry budget is spent: 6 retries for 3 requests and streams (allowed: 6 + 0 per request or stream)" \
+        in str(raised.value)
+
+
+def test_the_retry_budget_grows_with_the_requests_asked_for(mock_pi_url, faults):
+    """Regression: a fixed budget of 200 retries per run starved long runs whatever their size."""
+    policy = RetryPolicy(max_attempts=2, backoff_seconds=0.001, max_backoff_seconds=0.001, budget=0,
+                         budget_per_unit=0.5)
+    faults.set(rate_503=1, limit=10)  # the first 10 answers fail, then the server recovers
+    with PIWebAPIClient(mock_pi_url, retry=policy) as client:
+        failed = 0
+        for _ in range(20):
+            try:
+                client.get("dataservers")
+            except PIWebAPIError:
+                failed += 1
+    # 20 requests earn 10 retries: the 10 injected 503s are absorbed as the work grows (a few early
+    # ones may find the budget empty), and never more than half the requests were retries.
+    assert client.stats.retries <= 10 and failed + client.stats.retries == 10
+    assert failed < 10
 
 
 @pytest.mark.parametrize("setting, error, message", [

@@ -14,9 +14,10 @@ from mock_pi import signals
 from mock_pi.process import running_mock
 from mock_pi.universe import Universe
 from mock_pi.webid import point_webid
-from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
+from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy, _sub_response
 from osipi_dagster.pi.errors import PIStreamErrors
-from osipi_dagster.pi.recorded import RecordedExtractor
+from osipi_dagster.pi.transports import stream_result
+from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.pi.values import RAW_SCHEMA
 from osipi_dagster_tests.conftest import MOCK_CONFIG, MOCK_NOW
 from osipi_dagster_tests.expected import expected_timeseries
@@ -47,9 +48,9 @@ DENSE = tags_where(lambda t: t.sensor.code == "VI")  # 10-second sampling: 360 v
 DUPLICATES = tags_where(lambda t: signals.profile(t).duplicates)  # several events at one timestamp
 
 
-def extractor(url: str, transport: str, **options) -> RecordedExtractor:
+def extractor(url: str, transport: str, **options) -> BatchController:
     client = PIWebAPIClient(url, retry=RetryPolicy(max_attempts=3, backoff_seconds=0.01))
-    return RecordedExtractor(client, transport=transport, **options)
+    return BatchController(client, transport=transport, **options)
 
 
 @pytest.fixture(scope="module")
@@ -154,5 +155,44 @@ def test_values_at_the_window_end_belong_to_the_next_window(mock_pi_url):
 
 def test_an_unknown_transport_is_rejected():
     with pytest.raises(ValueError, match="Unknown transport"):
-        RecordedExtractor(PIWebAPIClient("http://pi.test/piwebapi"), transport="carrier-pigeon")
+        BatchController(PIWebAPIClient("http://pi.test/piwebapi"), transport="carrier-pigeon")
 
+
+
+# -- a stream that fails inside a successful answer (WebException / Errors next to cut-short Items) -------
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("setting, counter", [("item_webexception_rate", "item_webexception"),
+                                              ("item_errors_rate", "item_errors")])
+def test_streams_cut_short_inside_a_good_answer_are_read_again(mock_pi_url, faults, transport, setting, counter):
+    """Regression: a 200 batch sub-response with a WebException kept its cut-short Items (rows lost, run green)."""
+    faults.set(**{setting: 0.1})
+    webids = [t.webid for t in UNIVERSE.tags[:200]]
+    ex = extractor(mock_pi_url, transport, streams_per_request=50)
+    raw = ex.extract(webids, START, END)
+    injected = faults.counters()[counter]
+    assert injected > 0 and ex.stats.retried_streams == injected
+    assert comparable(raw).equals(expected_raw(webids))
+
+
+def test_a_stream_cut_short_every_time_fails_the_window_naming_it(mock_pi_url, faults):
+    # Every sub-response of the batch is cut short; the retries alone (GET streams/…) too, until they run out.
+    faults.set(item_webexception_rate=1, webexception_rate=1, path_regex="/streams/")
+    webids = [t.webid for t in UNIVERSE.tags[:2]]
+    with pytest.raises(PIStreamErrors) as raised:
+        extractor(mock_pi_url, "batch", streams_per_request=2).extract(webids, START, END)
+    assert sorted(tag.split(" ")[0] for tag in raised.value.failures) == sorted(t.name for t in UNIVERSE.tags[:2])
+    assert "An error occurred while streaming the response" in str(raised.value)
+    assert "retried alone" in str(raised.value)
+
+
+def test_a_sub_response_with_a_webexception_is_an_error_not_values():
+    answer = _sub_response({"Status": 200, "Headers": {}, "Content": {
+        "Items": [{"Timestamp": "2026-11-20T09:00:00Z", "Value": 1.0}],
+        "WebException": {"StatusCode": 500, "Errors": ["An error occurred while streaming the response."]}}})
+    assert answer.items is None
+    assert stream_result(answer).error == ("HTTP 200, then failed while sending: HTTP 500: "
+                                           "An error occurred while streaming the response.")
+    with_errors = _sub_response({"Status": 200, "Content": {"Items": [], "Errors": ["Point not found."]}})
+    assert with_errors.items is None and "Point not found." in with_errors.error
+    assert _sub_response({"Status": 200, "Content": {"Items": [], "Errors": []}}).items == []

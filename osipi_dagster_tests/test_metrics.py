@@ -115,7 +115,8 @@ def test_metrics_equal_independent_computation(loaded):
 
 
 def test_bearing_temperature_per_pump_per_hour(loaded):
-    """The issue's example query on ``pi_asset_metrics_hourly``, checked against the universe's pumps."""
+    """The README's example (mean Bearing Temperature per Pump per hour) on ``pi_asset_metrics_hourly``,
+    checked against the universe's pumps."""
     metrics = pl.read_delta(str(loaded / "gold" / "pi_metrics_hourly"))
     table = pl.read_delta(str(loaded / "gold" / "pi_asset_metrics_hourly"))
     assert table.height == metrics.height  # every tag is read by exactly one attribute

@@ -1,4 +1,4 @@
-"""Contract tests of the mock's Asset Framework endpoints (shared/pi-web-api.md §4, §9 item 9)."""
+"""Contract tests of the mock's Asset Framework endpoints (docs/pi-web-api.md#asset-framework)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Contract tests of ``POST /piwebapi/batch`` (shared/pi-web-api.md §3, §9 item 8)."""
+"""Contract tests of ``POST /piwebapi/batch`` (docs/pi-web-api.md#batch)."""
 
 from __future__ import annotations
 

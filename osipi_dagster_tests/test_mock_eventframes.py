@@ -1,4 +1,4 @@
-"""Contract tests of the mock's event frames (shared/pi-web-api.md §5, §9 item 10)."""
+"""Contract tests of the mock's event frames (docs/pi-web-api.md#event-frames)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def client():
 
 def frames_url(client):
     mock = client.app.state.mock
-    return f"/piwebapi/assetdatabases/{mock.af.database_webid}/eventframes"
+    return f"/piwebapi/assetdatabases/{mock.af.database_webid()}/eventframes"
 
 
 def test_default_search_is_overlapped_last_8h_roots_only(client):

@@ -1,4 +1,4 @@
-"""Errors, auth, limits, fault injection and admin endpoints of the mock (§9 items 11-12), plus the mock as a
+"""Errors, auth, limits, fault injection and admin endpoints of the mock (docs/pi-web-api.md#errors, #server-limits, #authentication), plus the mock as a
 real ``python -m mock_pi`` process."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Contract tests of the mock's discovery and stream endpoints (shared/pi-web-api.md §9 items 1-7)."""
+"""Contract tests of the mock's discovery and stream endpoints (docs/pi-web-api.md#what-the-mock-reproduces)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def expected_items(tag, start_s, end_s, max_count=1000, selection=None, descendi
     return items[:max_count]
 
 
-# -- §9.1 envelopes and links, §9.2 WebIDs -----------------------------------------------------------
+# -- envelopes and links (#conventions), WebIDs (#webids) -----------------------------------------------------------
 
 def test_home_and_collections_use_pascal_case_and_absolute_links(client):
     home = client.get("/piwebapi").json()
@@ -97,7 +97,7 @@ def test_enumeration_sets_list_digital_and_system_states(client, universe):
     assert {"Name": "Pt Created", "Value": 253} in [{"Name": v["Name"], "Value": v["Value"]} for v in values]
 
 
-# -- §9.3 selectedFields, §9.4 recorded ----------------------------------------------------------------
+# -- selectedFields (#conventions), recorded values (#recorded-values) ----------------------------------------------------------------
 
 def test_recorded_defaults_match_the_generator(client, universe):
     tag = tag_of(universe, "analog")
@@ -154,7 +154,7 @@ def test_system_states_and_per_value_errors(client, universe):
     assert created["Items"][0]["Value"] == {"Name": "Pt Created", "Value": 253, "IsSystem": True}
 
 
-# -- §9.6 time strings ---------------------------------------------------------------------------------
+# -- time strings (#time-strings-and-boundaries) ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("start,end,expected", [
     ("*-1h", "*", (NOW_S - 3600, NOW_S)),
@@ -175,7 +175,7 @@ def test_time_zone_applies_to_zone_less_strings(client, universe):
     assert got["Items"] == expected_items(tag, NOW_S - 4 * 3600, datetime(2026, 11, 19, 23, tzinfo=timezone.utc).timestamp() + 10 * 3600)
 
 
-# -- §9.7 streamsets and the other stream endpoints ----------------------------------------------------------
+# -- stream sets and the other stream endpoints (#stream-sets) ----------------------------------------------------------
 
 def test_streamset_recorded_ad_hoc_matches_single_streams(client, universe):
     tags = universe.tags[:25]

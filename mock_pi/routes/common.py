@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import uuid
 from collections.abc import Callable, Sequence
 
+from mock_pi import webid
 from mock_pi.http import Ctx, PIError, Reply
 from mock_pi.render import child, select
 from mock_pi.state import MockPI
@@ -28,7 +30,7 @@ def filtered(items: Sequence, pattern: str | None, name: Callable = lambda x: x.
 def page(mock: MockPI, ctx: Ctx, items: Sequence) -> list:
     """``startIndex``/``maxCount`` paging (default 0/1000, capped by MaxReturnedItemsPerCall)."""
     start, count = ctx.int("startIndex", 0), ctx.int("maxCount", 1000)
-    mock.check_max_count("maxCount", count)
+    mock.check_max_count("maxCount", count, ctx.path)
     if start < 0:
         raise PIError(400, "Parameter 'startIndex' must be greater than or equal to 0.")
     return list(items[start:start + count])
@@ -71,6 +73,15 @@ def resolve(finder: Callable[[str], object], web_id: str, what: str) -> object:
     if found is None:
         raise PIError(404, f"The specified {what} was not found. WebId: '{web_id}'.")
     return found
+
+
+def check_identity(web_id: str, marker: str, guid: uuid.UUID, path: str, what: str) -> None:
+    """A server-level WebID (data server, asset server, database) must name this object: right marker, and
+    its GUID (Full/IDOnly) or path (PathOnly) — 400 when malformed, 404 otherwise."""
+    decoded = resolve(webid.decode, web_id, what)
+    if decoded.marker != marker or (decoded.guids and decoded.guids[-1] != guid) or \
+            (decoded.path and decoded.path != path.lstrip("\\").upper()):
+        raise PIError(404, f"The specified {what} was not found. WebId: '{web_id}'.")
 
 
 def multiple(ctx: Ctx, by_webid: Callable[[str], dict], by_path: Callable[[str], dict]) -> Reply:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-import numpy as np
 
 from mock_pi import render, webid
 from mock_pi.http import Ctx, PIError
 from mock_pi.router import Router
-from mock_pi.routes.common import collection, filtered, lookup_routes, page, resolve
+from mock_pi.routes.common import check_identity, collection, filtered, lookup_routes, page, resolve
 from mock_pi.signals import SYSTEM_STATES
 from mock_pi.state import MockPI
 from mock_pi.universe import DIGITAL_SETS, Tag
@@ -50,16 +49,13 @@ def register(router: Router, mock: MockPI) -> None:
         return {
             "WebId": wid, "Id": str(universe.data_server_guid), "Name": config.data_server,
             "Path": f"\\\\PIServers[{config.data_server}]", "IsConnected": True,
-            "ServerVersion": "3.4.440.477", "ServerTime": render.iso(np.array([int(mock.now_s())]))[0],
+            "ServerVersion": "3.4.440.477", "ServerTime": render.iso1(mock.now_s()),
             "Links": {"Self": f"{b}dataservers/{wid}", "Points": f"{b}dataservers/{wid}/points",
                       "EnumerationSets": f"{b}dataservers/{wid}/enumerationsets"},
         }
 
     def check_data_server(web_id: str) -> None:
-        decoded = resolve(webid.decode, web_id, "data server")
-        if decoded.marker != "DS" or (decoded.guids and decoded.guids[0] != universe.data_server_guid) or \
-                (decoded.path and decoded.path != config.data_server.upper()):
-            raise PIError(404, f"The specified data server was not found. WebId: '{web_id}'.")
+        check_identity(web_id, "DS", universe.data_server_guid, universe.data_server_path, "data server")
 
     @router.route("GET", "/piwebapi/dataservers")
     def data_servers(ctx: Ctx):

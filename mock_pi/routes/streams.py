@@ -78,7 +78,7 @@ def _concat(parts: list[Events]) -> ManyEvents:
 
 def recorded_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> list:
     max_count = ctx.int("maxCount", 1000)
-    mock.check_max_count("maxCount", max_count)
+    mock.check_max_count("maxCount", max_count, ctx.path)
     boundary = ctx.choice("boundaryType", BOUNDARY_TYPES, "Inside")
 
     def compute(group: list[Stream], start: float, end: float) -> list:
@@ -118,7 +118,7 @@ def interpolated_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection)
 
     def compute(group, start, end):
         count = int((end - start) // interval) + 1 if end >= start else 0
-        mock.check_max_count("interval", max(count, 1))
+        mock.check_max_count("interval", max(count, 1), ctx.path)
         times = start + np.arange(count) * interval
         parts = [calc.interpolate(mock.context(s.tag, start, end), times, s.step) for s in group if s.tag]
         return _render(group, _concat(parts), selection)
@@ -128,7 +128,7 @@ def interpolated_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection)
 
 def plot_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> list:
     intervals = ctx.int("intervals", 24)
-    mock.check_max_count("intervals", intervals)
+    mock.check_max_count("intervals", intervals, ctx.path)
 
     def compute(group, start, end):
         lo, hi = min(start, end), max(start, end)
@@ -136,7 +136,7 @@ def plot_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> list
         for s in group:
             if s.tag is None:
                 continue
-            events = mock.recorded_tags([s.tag], lo, hi, mock.config.max_returned_items_per_call).of(0)
+            events = mock.recorded_tags([s.tag], lo, hi, mock.max_returned_items(ctx.path)).of(0)
             parts.append(events.take(calc.plot(events, lo, hi, intervals)))
         return _render(group, _concat(parts), selection)
 
@@ -152,7 +152,7 @@ def summary_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> l
         lo, hi = min(start, end), max(start, end)
         windows = [(lo, hi)] if not duration else \
             [(t, min(t + duration, hi)) for t in np.arange(lo, hi, duration).tolist()]
-        mock.check_max_count("summaryDuration", len(windows) * len(types))
+        mock.check_max_count("summaryDuration", len(windows) * len(types), ctx.path)
         out = []
         for s in group:
             items = []
@@ -261,7 +261,7 @@ def register(router: Router, mock: MockPI) -> None:
         web_ids = ctx.many("webId")
         if not web_ids:
             raise PIError(400, "The 'webId' parameter is required.")
-        mock.check_max_count("webId", len(web_ids))
+        mock.check_max_count("webId", len(web_ids), ctx.path)
         out = []
         for wid in web_ids:
             try:

@@ -1,6 +1,5 @@
 """``pi_af_elements`` and ``pi_af_attributes``: the AF asset tree, and which tag each attribute reads."""
 
-import os
 import time
 from datetime import datetime, timezone
 
@@ -25,11 +24,6 @@ def search_page_size(pi: PIWebAPIResource) -> int:
     return min(af.SEARCH_PAGE_SIZE, pi.max_items_per_call)
 
 
-def af_database_paths() -> list[str]:
-    """``PI_AF_DATABASES``: ``;``-separated database paths (``\\\\AFSRV\\DB``); unset = every database."""
-    return [p.strip() for p in os.getenv("PI_AF_DATABASES", "").split(";") if p.strip()]
-
-
 @asset(
     group_name="bronze",
     kinds={"polars", "deltalake"},
@@ -45,7 +39,7 @@ def pi_af_elements(context: AssetExecutionContext, pi: PIWebAPIResource) -> pl.D
     client, began = pi.client, time.perf_counter()
     loaded_at = datetime.now(timezone.utc)
     frames = []
-    for database in af.asset_databases(client, af_database_paths()):
+    for database in af.asset_databases(client, pi.af_databases):
         items = af.elements(client, database["WebId"], search_page_size(pi))
         frames.append(elements_frame(database, items, loaded_at))
         context.log.info(f"{database['Path']}: {len(items):,} elements")

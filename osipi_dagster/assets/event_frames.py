@@ -8,7 +8,7 @@ import polars as pl
 from dagster import AssetExecutionContext, BackfillPolicy, asset
 
 from osipi_dagster.automation import current_view_condition, daily_settle_condition
-from osipi_dagster.assets.af import af_database_paths, pi_load_metadata, search_page_size
+from osipi_dagster.assets.af import pi_load_metadata, search_page_size
 from osipi_dagster.partitions import daily_partitions
 from osipi_dagster.pi import af
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
@@ -35,7 +35,7 @@ def pi_event_frames(context: AssetExecutionContext, pi: PIWebAPIResource) -> pl.
     client, began = pi.client, time.perf_counter()
     loaded_at = datetime.now(timezone.utc)
     frames, values = [], {}
-    for database in af.asset_databases(client, af_database_paths()):
+    for database in af.asset_databases(client, pi.af_databases):
         found = af.event_frames(client, database["WebId"], window.start, window.end, search_page_size(pi))
         values |= af.event_frame_values(client, [f["WebId"] for f in found], per_batch=pi.streams_per_request,
                                         concurrency=pi.max_concurrent_requests)

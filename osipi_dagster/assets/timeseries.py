@@ -5,11 +5,12 @@ from datetime import datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
-from dagster import AssetExecutionContext, Backoff, BackfillPolicy, Jitter, Output, RetryPolicy, asset
+from dagster import AssetExecutionContext, Backoff, BackfillPolicy, Failure, Jitter, Output, RetryPolicy, asset
 
 from osipi_dagster.automation import hourly_settle_condition
 from osipi_dagster.partitions import hourly_partitions
-from osipi_dagster.pi.recorded import RecordedExtractor
+from osipi_dagster.pi.batch_controller import BatchController
+from osipi_dagster.pi.errors import PIWebAPIError
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.transforms.timeseries import TIMESERIES_SCHEMA, timeseries_frame
 
@@ -25,18 +26,26 @@ def hour_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetim
     return windows
 
 
-def timeseries_batches(extractor: RecordedExtractor, tags: pl.DataFrame,
+def timeseries_batches(controller: BatchController, tags: pl.DataFrame,
                        windows: list[tuple[datetime, datetime]], log) -> Iterator[pa.RecordBatch]:
-    """Read and convert one hour at a time, so a 90-day range run holds one hour in memory."""
+    """Read and convert one hour at a time, so a 90-day range run holds one hour in memory.
+
+    A PI error that retrying cannot fix (credentials, certificate, a wrong URL or request) ends the run
+    without the step retries meant for outages."""
     webids = tags["webid"].to_list()
-    for number, (start, end) in enumerate(windows, 1):
-        frame = timeseries_frame(extractor.extract(webids, start, end), tags)
-        log.info(f"{start:%Y-%m-%d %H:%M} ({number}/{len(windows)}): {frame.height:,} values")
-        yield from frame.to_arrow().cast(ARROW_SCHEMA).to_batches()
-    stats = extractor.stats
+    try:
+        for number, (start, end) in enumerate(windows, 1):
+            frame = timeseries_frame(controller.extract(webids, start, end), tags)
+            log.info(f"{start:%Y-%m-%d %H:%M} ({number}/{len(windows)}): {frame.height:,} values")
+            yield from frame.to_arrow().cast(ARROW_SCHEMA).to_batches()
+    except PIWebAPIError as error:
+        if error.transient:
+            raise
+        raise Failure(description=str(error), allow_retries=False) from error
+    stats = controller.stats
     log.info(f"Read {stats.rows:,} values of {len(webids):,} tags in {stats.seconds:.1f}s with "
-             f"{extractor.client.stats.requests:,} requests ({stats.paged_streams} streams paged, "
-             f"{stats.retried_streams} retried alone, {extractor.client.stats.retries} request retries)")
+             f"{controller.client.stats.requests:,} requests ({stats.paged_streams} streams paged, "
+             f"{stats.retried_streams} retried alone, {controller.client.stats.retries} request retries)")
 
 
 @asset(
@@ -62,12 +71,16 @@ def pi_timeseries(context: AssetExecutionContext, pi: PIWebAPIResource,
     longer be read, and their history stays).
     """
     window = context.partition_time_window
+    if window.start >= window.end:
+        raise Failure(description=f"The partition range {context.partition_key_range.start}..."
+                      f"{context.partition_key_range.end} is reversed: give the earlier hour first.",
+                      allow_retries=False)
     windows = hour_windows(window.start, window.end)
     active = pi_tag_catalog.filter(pl.col("is_active"))
     removed = pi_tag_catalog.filter(~pl.col("is_active"))["webid"].to_list()
     context.log.info(f"Loading {len(windows)} hour(s) of {active.height:,} tags "
                      f"({len(removed)} removed tags' history kept)")
-    batches = timeseries_batches(pi.extractor(progress=context.log.debug), active, windows, context.log)
+    batches = timeseries_batches(pi.batch_controller(progress=context.log.debug), active, windows, context.log)
     return Output(
         pa.RecordBatchReader.from_batches(ARROW_SCHEMA, batches),
         metadata={

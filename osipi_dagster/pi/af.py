@@ -1,12 +1,12 @@
 """Crawl PI AF: databases, the element hierarchy, element attributes, event frames and their values.
 
-Only documented PI Web API calls (shared/pi-web-api.md §3-§5), so the crawl runs unchanged against a
+Only documented PI Web API calls (docs/pi-web-api.md#batch, #asset-framework, #event-frames), so the crawl runs unchanged against a
 real server:
 
 * elements: one ``searchFullHierarchy=true`` search per database, paged with ``startIndex`` (a few
   requests for 10,000+ elements, instead of one request per parent), ``associations=Paths`` so an
   element referenced under several parents reports all its paths;
-* attributes: ``POST batch`` of ``elements/{webId}/attributes`` sub-requests (peers' pattern), a bounded
+* attributes: ``POST batch`` of ``elements/{webId}/attributes`` sub-requests (the usual PI Web API bulk pattern, docs/pi-web-api.md#batch), a bounded
   number of batches in flight; an element with a full page is paged on its own, so nothing is truncated;
 * event frames: ``searchMode=Overlapped`` between two times, ``searchFullHierarchy=true`` (otherwise PI
   returns root frames only), paged; their attribute values via ``streamsets/{frameWebId}/value``.
@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 from osipi_dagster.pi.client import PIWebAPIClient, items_of
 from osipi_dagster.pi.errors import PIWebAPIError
-from osipi_dagster.pi.recorded import pi_time
+from osipi_dagster.pi.time_window import pi_time
 
 DATABASE_FIELDS = "WebId;Id;Name;Path;Description"
 ELEMENT_FIELDS = ";".join(f"Items.{f}" for f in (
@@ -44,7 +44,7 @@ DEFAULT_PAGE_SIZE = 1000  # PI's own default maxCount for collections
 # Each page of a search is a new search on the server (AF re-runs it and skips startIndex items), so
 # searches use big pages: 5,000 event frames of the 30k-tag mock take 1.6 s in 10k pages, 13 s in 1k.
 SEARCH_PAGE_SIZE = 10_000
-DEFAULT_PER_BATCH = 100  # sub-requests per POST batch (peers use 150-500)
+DEFAULT_PER_BATCH = 100  # sub-requests per POST batch (other open-source PI Web API clients use 150-500)
 
 
 def asset_databases(client: PIWebAPIClient, paths: Sequence[str] = ()) -> list[dict]:

@@ -9,10 +9,9 @@ cache or the keytab named by ``KRB5_CLIENT_KTNAME``; needs the ``kerberos`` extr
 TLS (:func:`tls_verify`): the public CAs, plus a corporate CA bundle (a PEM file or a folder of them), or the
 operating system's trust store (``truststore``); verification off only with a loud warning.
 
-:func:`build_transport` is the HTTP transport for the client: proxies from ``HTTPS_PROXY``/``NO_PROXY``,
-an untrusted certificate fails at once with a :class:`PICertificateError` saying what to set (retrying
-cannot fix it), and connection-bound auth (NTLM) gets one connection per thread so a handshake's legs
-stay on one connection.
+:func:`connection_bound_transport`: connection-bound auth (NTLM) gets one connection per thread, so a
+handshake's legs stay on one connection. (An untrusted certificate fails at once in the client, naming
+``PI_WEB_API_CA_BUNDLE``.)
 """
 
 from __future__ import annotations
@@ -217,7 +216,7 @@ class SpnegoAuth(_Tagged):
 
     Kerberos: after the first challenge every request carries a fresh token at once (no extra round trip);
     the server's final token proves its identity when ``mutual_auth`` asks for it. NTLM is a three-leg
-    handshake bound to one connection (use :func:`build_transport` with ``per_thread_connections``)."""
+    handshake bound to one connection (see :func:`connection_bound_transport`)."""
 
     requires_response_body = True  # read the 401 body, so the connection stays open for the next leg
 
@@ -358,63 +357,35 @@ def _ca_files(path: Path) -> list[Path]:
     return files
 
 
-class PICertificateError(PIWebAPIError):
-    """The server's TLS certificate is not trusted (retrying cannot help)."""
+class ConnectionPerThreadTransport(httpx.BaseTransport):
+    """One keep-alive connection per thread, for auth bound to a connection (NTLM): with one shared pool,
+    another thread may take the connection between two legs of a handshake, and the server rejects it.
+    Proxies follow ``HTTPS_PROXY``/``NO_PROXY`` as httpx's own transport does."""
 
-
-class PITransport(httpx.BaseTransport):
-    """The client's HTTP transport (see the module docstring)."""
-
-    def __init__(self, base_url: str, verify: ssl.SSLContext | bool = True, max_connections: int = 8,
-                 per_thread_connections: bool = False):
+    def __init__(self, base_url: str, verify: ssl.SSLContext | bool = True):
         self._proxy = environment_proxy(base_url)
         self._verify = verify
-        self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._per_thread = per_thread_connections
-        self._shared = None if per_thread_connections else self._new(self._limits)
         self._local = threading.local()
-        self._all: list[httpx.HTTPTransport] = [self._shared] if self._shared else []
+        self._all: list[httpx.HTTPTransport] = []
         self._lock = threading.Lock()
 
-    def _new(self, limits: httpx.Limits) -> httpx.HTTPTransport:
-        return httpx.HTTPTransport(verify=self._verify, limits=limits,
-                                   proxy=httpx.Proxy(self._proxy) if self._proxy else None)
-
     def _transport(self) -> httpx.HTTPTransport:
-        if self._shared is not None:
-            return self._shared
         transport = getattr(self._local, "transport", None)
         if transport is None:
-            transport = self._local.transport = self._new(httpx.Limits(max_connections=1))
+            transport = self._local.transport = httpx.HTTPTransport(
+                verify=self._verify, limits=httpx.Limits(max_connections=1),
+                proxy=httpx.Proxy(self._proxy) if self._proxy else None)
             with self._lock:
                 self._all.append(transport)
         return transport
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return self._transport().handle_request(request)
-        except httpx.ConnectError as exc:
-            reason = _certificate_failure(exc)
-            if reason is None:
-                raise
-            raise PICertificateError(
-                f"The TLS certificate of {request.url.scheme}://{request.url.netloc.decode()} is not trusted "
-                f"({reason}). Set PI_WEB_API_CA_BUNDLE to the PEM file (or folder) of the CA that signed it, or "
-                "PI_WEB_API_OS_TRUST_STORE=true if the operating system trusts it", url=str(request.url)) from exc
+        return self._transport().handle_request(request)
 
     def close(self) -> None:
         with self._lock:
             for transport in self._all:
                 transport.close()
-
-
-def _certificate_failure(exc: BaseException) -> str | None:
-    seen = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return seen.verify_message or str(seen)
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def environment_proxy(url: str) -> str | None:
@@ -426,10 +397,13 @@ def environment_proxy(url: str) -> str | None:
     return proxy
 
 
-def build_transport(base_url: str, verify: ssl.SSLContext | bool, max_connections: int,
-                    auth: httpx.Auth | None) -> PITransport:
-    return PITransport(base_url, verify, max_connections,
-                       per_thread_connections=isinstance(auth, SpnegoAuth) and auth.mode == "ntlm")
+def connection_bound_transport(base_url: str, verify: ssl.SSLContext | bool,
+                               auth: httpx.Auth | None) -> httpx.BaseTransport | None:
+    """The transport the client needs for ``auth``: None (httpx's pooled default) unless auth is bound to
+    a connection (NTLM)."""
+    if isinstance(auth, SpnegoAuth) and auth.mode == "ntlm":
+        return ConnectionPerThreadTransport(base_url, verify)
+    return None
 
 
 def _b64(token: bytes) -> str:

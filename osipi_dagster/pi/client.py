@@ -3,16 +3,26 @@
 One ``httpx.Client`` (pooled keep-alive connections, gzip) is shared by the threads of the extraction
 pool; httpx clients are thread-safe. Responses are decoded with orjson.
 
-Retries: connect errors, timeouts, 429 and 502/503/504 are retried with exponential backoff and full
-jitter, honouring ``Retry-After``; every retry of the client (including the per-stream retries of the
-batch controller, see :meth:`PIWebAPIClient.take_retry`) draws on one bounded budget, so a sick server
-gets a bounded number of extra requests, never a retry storm.
+Retries: timeouts, dropped connections, 429 and 502/503/504 are retried with exponential backoff and
+full jitter, honouring ``Retry-After``. Every retry of the client (including the per-stream retries of the
+batch controller, see :meth:`PIWebAPIClient.take_retry`) draws on one budget that grows with the work
+(``RetryPolicy.budget`` plus ``budget_per_unit`` for every request asked for and every stream a
+multi-stream request reads), so a sick server gets a bounded share of extra requests, never a retry
+storm, while a long backfill of many tags is not starved by a fixed cap.
+
+Nothing that retrying cannot fix is retried: 4xx answers (bad credentials, a wrong path), an unknown
+host, a refused connection, an untrusted TLS certificate fail at once with a message saying what to change.
+
+URLs in messages and logs never carry credentials (``user:password@`` is stripped, and refused in the
+base URL).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -27,9 +38,11 @@ import orjson
 from osipi_dagster.pi.auth import auth_failure_summary
 from osipi_dagster.pi.errors import (
     PIAuthenticationError,
+    PIConnectionError,
     PIInterruptedResponseError,
     PIMalformedResponseError,
     PIWebAPIError,
+    announced_limit,
 )
 
 log = logging.getLogger(__name__)
@@ -43,14 +56,26 @@ class RetryPolicy:
     max_attempts: int = 5  # per request, including the first
     backoff_seconds: float = 0.5  # first delay; doubles each attempt, with full jitter
     max_backoff_seconds: float = 30.0
-    budget: int = 200  # retries allowed across the whole client (stops retry storms)
+    # Retries allowed across the whole client: ``budget`` plus ``budget_per_unit`` for each unit of work
+    # asked for — a request (retries not counted), or a stream of a multi-stream request, which may need
+    # a retry of its own — so the budget scales with the run and still stops retry storms.
+    budget: int = 50
+    budget_per_unit: float = 0.1
+
+    def allowed_retries(self, units: int) -> int:
+        return self.budget + int(self.budget_per_unit * units)
+
+    def describe_budget(self, retries: int, units: int) -> str:
+        return (f"the retry budget is spent: {retries} retries for {units:,} requests and streams (allowed:"
+                f" {self.budget} + {self.budget_per_unit:g} per request or stream)")
 
 
 @dataclass
 class ClientStats:
     """What the client did: requests, bytes and retries (reported as asset metadata)."""
 
-    requests: int = 0
+    requests: int = 0  # HTTP requests sent, retries included
+    work: int = 0  # requests asked for (retries not counted) and streams they read: the retry budget grows with it
     bytes_received: int = 0  # response bodies as sent on the wire (compressed, when the server gzips)
     bytes_sent: int = 0  # request bodies (batch POSTs)
     retries: int = 0
@@ -63,21 +88,29 @@ class PIWebAPIClient:
         *,
         auth: httpx.Auth | None = None,
         headers: dict[str, str] | None = None,
-        verify_tls: bool = True,
-        timeout_seconds: float = 60.0,
+        verify_tls: bool | ssl.SSLContext | str = True,
+        timeout_seconds: float = 30.0,
+        connect_timeout_seconds: float = 5.0,
         max_connections: int = 8,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ):
+        if urlsplit(base_url).username is not None or urlsplit(base_url).password is not None:
+            raise ValueError(f"The PI Web API URL {shown_url(base_url)} carries credentials (user:password@…): "
+                             "remove them and set PI_WEB_API_USERNAME / PI_WEB_API_PASSWORD instead")
         self.base_url = base_url.rstrip("/") + "/"
         self.retry = retry or RetryPolicy()
         self.stats = ClientStats()
+        # The lowest MaxReturnedItemsPerCall the server announced (None: it has not complained yet).
+        self.max_items: int | None = None
         self._lock = threading.Lock()
         self._http = httpx.Client(
             auth=auth,
             headers={"Accept": "application/json", "Accept-Encoding": "gzip", **(headers or {})},
             verify=verify_tls,
-            timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0)),
+            # read = the longest silence allowed between bytes of a response (a hung server), not a
+            # total: a large response that keeps flowing is never cut.
+            timeout=httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
         )
@@ -97,9 +130,10 @@ class PIWebAPIClient:
     # -- requests ---------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, params: Any = None, json_body: Any = None) -> Any:
-        """Send one request, retrying connect errors, timeouts, 429 and 5xx gateway errors.
+        """Send one request, retrying timeouts, dropped connections, 429 and 5xx gateway errors.
 
-        Returns the decoded JSON body. Raises :class:`PIWebAPIError` naming the URL and PI's errors.
+        Returns the decoded JSON body. Raises :class:`PIWebAPIError` naming the URL (without credentials),
+        PI's errors and, when retries ran out, why.
         """
         url = self.url(path)
         headers = {}
@@ -108,32 +142,44 @@ class PIWebAPIClient:
             content = orjson.dumps(json_body)
             # PI Web API's CSRF defence rejects POST/PUT/PATCH/DELETE without this header.
             headers = {"Content-Type": "application/json", "X-Requested-With": "osipi-dagster"}
+        with self._lock:
+            self.stats.work += 1
         attempt = 0
         while True:
             attempt += 1
             try:
                 response = self._http.request(method, url, params=params, content=content, headers=headers)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                if self._may_retry(attempt):
+                permanent = _permanent_connect_failure(exc)
+                if permanent:
+                    raise PIConnectionError(f"Cannot connect to the PI Web API: {permanent}", url=shown_url(url),
+                                            transient=False) from exc
+                refusal = self._retry_refusal(attempt)
+                if refusal is None:
                     self._sleep_before_retry(attempt, None, f"{type(exc).__name__} on {shown_url(url)}")
                     continue
-                raise PIWebAPIError(f"Cannot reach the PI Web API ({type(exc).__name__}: {exc})",
-                                    url=shown_url(url)) from exc
+                raise PIWebAPIError(f"Cannot reach the PI Web API ({type(exc).__name__}: {exc}); {refusal}",
+                                    url=shown_url(url), transient=True) from exc
             with self._lock:
                 self.stats.requests += 1
                 self.stats.bytes_received += response.num_bytes_downloaded
                 self.stats.bytes_sent += len(content or b"")
-            if response.status_code in RETRYABLE_STATUS and self._may_retry(attempt):
-                self._sleep_before_retry(attempt, response.headers.get("Retry-After"),
-                                         f"HTTP {response.status_code} on {shown_url(url)}")
-                continue
+            refusal = None
+            if response.status_code in RETRYABLE_STATUS:
+                refusal = self._retry_refusal(attempt)
+                if refusal is None:
+                    self._sleep_before_retry(attempt, response.headers.get("Retry-After"),
+                                             f"HTTP {response.status_code} on {shown_url(url)}")
+                    continue
             try:
-                return self._decode(response, url)
+                return self._decode(response, url, refusal)
             except (PIMalformedResponseError, PIInterruptedResponseError) as exc:
                 # A truncated body or an error while the server streamed it: asking again usually helps.
-                if self._may_retry(attempt):
+                refusal = self._retry_refusal(attempt)
+                if refusal is None:
                     self._sleep_before_retry(attempt, None, f"{type(exc).__name__} on {shown_url(url)}")
                     continue
+                exc.args = (f"{exc}; {refusal}",)
                 raise
 
     def batch_get(self, urls: list[str]) -> list[SubResponse]:
@@ -152,13 +198,37 @@ class PIWebAPIClient:
     def take_retry(self) -> bool:
         """Draw one retry from the client's budget (False once it is spent)."""
         with self._lock:
-            if self.stats.retries >= self.retry.budget:
+            if self.stats.retries >= self.retry.allowed_retries(self.stats.work):
                 return False
             self.stats.retries += 1
             return True
 
-    def _may_retry(self, attempt: int) -> bool:
-        return attempt < self.retry.max_attempts and self.take_retry()
+    def budget_spent(self) -> str:
+        """Why a retry was refused: the budget, with its figures (for error messages)."""
+        with self._lock:
+            return self.retry.describe_budget(self.stats.retries, self.stats.work)
+
+    def add_work(self, streams: int) -> None:
+        """Count the extra streams of a multi-stream request as work (each may need a retry of its own)."""
+        with self._lock:
+            self.stats.work += max(0, streams - 1)
+
+    def _retry_refusal(self, attempt: int) -> str | None:
+        """Why the request may not be retried again, or None (and a retry is drawn from the budget)."""
+        if attempt >= self.retry.max_attempts:
+            return f"gave up after {attempt} attempts"
+        return None if self.take_retry() else self.budget_spent()
+
+    def note_limit(self, limit: int) -> None:
+        """Adopt a MaxReturnedItemsPerCall the server announced (the lowest one wins)."""
+        with self._lock:
+            if self.max_items is None or limit < self.max_items:
+                log.warning("PI Web API: the server's MaxReturnedItemsPerCall is %d; using it from now on", limit)
+                self.max_items = limit
+
+    def items_limit(self, wanted: int) -> int:
+        """``wanted`` items per call, or fewer if the server announced a lower limit."""
+        return min(wanted, self.max_items) if self.max_items else wanted
 
     def backoff_seconds(self, attempt: int, retry_after: str | None = None) -> float:
         """Exponential backoff with full jitter (concurrent workers do not retry in lockstep), but never
@@ -172,38 +242,51 @@ class PIWebAPIClient:
         log.warning("PI Web API: %s; retry %d in %.1fs", reason, attempt, delay)
         time.sleep(delay)
 
-    @staticmethod
-    def _decode(response: httpx.Response, url: str) -> Any:
+    def _decode(self, response: httpx.Response, url: str, refusal: str | None = None) -> Any:
         url = shown_url(url)
         status = response.status_code
         try:
             body = orjson.loads(response.content) if response.content else None
         except orjson.JSONDecodeError as exc:
             if status < 400:
-                raise PIMalformedResponseError(
-                    f"PI Web API returned a body that is not valid JSON ({exc})", url=url, status=status) from exc
+                raise PIMalformedResponseError(f"PI Web API returned a body that is not valid JSON ({exc})", url=url,
+                                               status=status, transient=True) from exc
             body = None
         if status in (401, 403):
             message = (body or {}).get("Message") if isinstance(body, dict) else None
             raise PIAuthenticationError(f"PI Web API refused the credentials ({auth_failure_summary(response)})",
                                         url=url, status=status, errors=[message] if message else _errors(body))
         if status >= 400:
+            errors = _errors(body) or [response.text[:300]]
+            limit = announced_limit(status, errors)
+            if limit:
+                self.note_limit(limit)
             raise PIWebAPIError("PI Web API request failed", url=url, status=status,
-                                errors=_errors(body) or [response.text[:300]])
+                                errors=errors + ([refusal] if refusal else []))
         if isinstance(body, dict) and body.get("WebException"):
-            # An error while the server was streaming the body after a 2xx status (§0).
+            # An error while the server was streaming the body after a 2xx status (docs/pi-web-api.md#errors).
             exc_info = body["WebException"]
             raise PIInterruptedResponseError("PI Web API failed while sending the response", url=url,
-                                status=exc_info.get("StatusCode"), errors=exc_info.get("Errors"))
+                                             status=exc_info.get("StatusCode"), errors=exc_info.get("Errors"),
+                                             transient=True)
         return body
 
     # -- discovery --------------------------------------------------------------------------------
 
     def paged(self, path: str, params: dict | None = None, page_size: int = 1000) -> Iterator[dict]:
-        """All ``Items`` of a collection, page by page (``startIndex`` += page size until a short page)."""
+        """All ``Items`` of a collection, page by page (``startIndex`` += page size until a short page).
+
+        A server whose MaxReturnedItemsPerCall is below the page size says so in a 400: the page is
+        asked for again with the server's limit."""
         start = 0
         while True:
-            body = self.get(path, {**(params or {}), "startIndex": start, "maxCount": page_size})
+            page_size = self.items_limit(page_size)
+            try:
+                body = self.get(path, {**(params or {}), "startIndex": start, "maxCount": page_size})
+            except PIWebAPIError as exc:
+                if exc.announced_limit and exc.announced_limit < page_size:
+                    continue  # the client noted the limit: ask again, smaller
+                raise
             items = items_of(body, self.url(path))
             yield from items
             if len(items) < page_size:
@@ -237,14 +320,26 @@ class SubResponse:
 
     @property
     def items(self) -> list | None:
-        """The ``Items`` of a successful collection sub-request, else None."""
-        if self.status == 200 and isinstance(self.content, dict) and isinstance(self.content.get("Items"), list):
-            return self.content["Items"]
+        """The ``Items`` of a successful, complete collection sub-request, else None.
+
+        A 200 whose content also carries a ``WebException`` (the server failed while reading, the
+        ``Items`` are cut short) or ``Errors`` is a failure, never a partial success."""
+        content = self.content
+        if self.status == 200 and isinstance(content, dict) and isinstance(content.get("Items"), list) \
+                and not content.get("WebException") and not content.get("Errors"):
+            return content["Items"]
         return None
 
     @property
     def error(self) -> str:
-        return f"HTTP {self.status}: {error_text(self.content)}"
+        content = self.content
+        if self.status < 300 and isinstance(content, dict) and content.get("WebException"):
+            return f"HTTP {self.status}, then failed while sending: {error_text(content['WebException'])}"
+        return f"HTTP {self.status}: {error_text(content)}"
+
+    @property
+    def announced_limit(self) -> int | None:
+        return announced_limit(self.status, [error_text(self.content)])
 
 
 def batch_body(urls: list[str]) -> dict:
@@ -256,7 +351,7 @@ def _sub_response(sub: Any) -> SubResponse:
     if not isinstance(sub, dict):
         return SubResponse(0, {"Errors": ["no response for this sub-request"]}, {})
     content = sub.get("Content")
-    if isinstance(content, (str, bytes)):  # the reference types Content as a (JSON) string
+    if isinstance(content, (str, bytes)):  # a sub-request's Content may be a JSON-encoded string
         try:
             content = orjson.loads(content) if content else None
         except orjson.JSONDecodeError:
@@ -285,8 +380,29 @@ def items_of(body: Any, url: str) -> list:
 
 
 def shown_url(url: str, limit: int = 300) -> str:
-    """A URL short enough for an error message (a stream-set URL can carry hundreds of WebIds)."""
+    """A URL fit for a message or a log: no credentials, and short (a stream-set URL can carry hundreds
+    of WebIds)."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     return url if len(url) <= limit else f"{url[:limit]}… ({len(url):,} chars)"
+
+
+def _permanent_connect_failure(exc: BaseException) -> str | None:
+    """What makes a connection fail in a way no retry fixes (with what to change), or None."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (f"the server's TLS certificate is not trusted ({cause.verify_message or cause}); point "
+                    "PI_WEB_API_CA_BUNDLE at your corporate CA's PEM file (PI_WEB_API_VERIFY_TLS=false only to test)")
+        if isinstance(cause, ssl.SSLError):
+            return f"the TLS handshake failed ({cause}); check that PI_WEB_API_URL's scheme and port are right"
+        if isinstance(cause, socket.gaierror):
+            return f"unknown host ({cause}); check the host name in PI_WEB_API_URL"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused; check the host and port in PI_WEB_API_URL and that the PI Web API service runs"
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

@@ -1,7 +1,7 @@
 """PI TimedValue JSON → columnar (polars) without per-row datetime parsing.
 
 PI ``Value`` is a number, a string, a bool, a digital-state object ``{Name, Value, IsSystem}``, or an
-error object ``{"Errors": [...]}`` (shared/pi-web-api.md §2.2). We keep a numeric ``value`` where one
+error object ``{"Errors": [...]}`` (docs/pi-web-api.md#the-value-object). We keep a numeric ``value`` where one
 exists (the state code for a digital point's own states) and the original text otherwise, so nothing
 becomes NULL silently: system states and errors keep their name in ``value_text`` with ``good = false``.
 

@@ -1,10 +1,7 @@
-"""Resources built from the documented environment variables, so one code base serves the mock and a
-real PI server. Secrets are passed as ``EnvVar`` (resolved at run time, never shown in the UI)."""
+"""Resources built from the environment settings (``osipi_dagster.settings``), so one code base serves the
+mock and a real PI server. Secrets are passed as ``EnvVar`` (resolved at run time, never shown in the UI)."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 from dagster import EnvVar
 from dagster_deltalake import LocalConfig, S3Config
@@ -12,47 +9,46 @@ from dagster_deltalake import LocalConfig, S3Config
 from osipi_dagster.resources.delta_io_manager import WindowedDeltaLakePolarsIOManager
 from osipi_dagster.resources.lakehouse import DeltaLakehouse
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
-
-DEFAULT_PI_WEB_API_URL = "http://127.0.0.1:8010/piwebapi"  # the bundled mock's default port
-DEFAULT_DELTA_ROOT = ".osipi/delta"
-
-
-def _secret(name: str) -> EnvVar | None:
-    """An ``EnvVar`` when the variable is set; unset optional secrets stay None (anonymous auth)."""
-    return EnvVar(name) if os.getenv(name) else None
-
-
-def _flag(name: str, default: bool) -> bool:
-    value = os.getenv(name)
-    return default if value is None else value.strip().lower() not in ("0", "false", "no", "off")
+from osipi_dagster.settings import Settings, get_settings
 
 
 def delta_root() -> str:
     """``OSIPI_DELTA_ROOT``: a local folder (made absolute) or an ``s3://`` URI."""
-    root = os.getenv("OSIPI_DELTA_ROOT", DEFAULT_DELTA_ROOT)
-    return root if "://" in root else str(Path(root).expanduser().resolve())
+    return get_settings().delta_root_uri
+
+
+def pi_web_api_resource(config: Settings) -> PIWebAPIResource:
+    """The PI resource for ``config``; secret variables become ``EnvVar``s, unset ones stay None."""
+
+    def secret(name: str) -> EnvVar | None:
+        return EnvVar(name) if config.has_secret(name) else None
+
+    return PIWebAPIResource(
+        base_url=config.pi_web_api_url,
+        auth=config.auth,
+        username=secret("PI_WEB_API_USERNAME"),
+        password=secret("PI_WEB_API_PASSWORD"),
+        token=secret("PI_WEB_API_TOKEN"),
+        token_url=config.token_url,
+        client_id=config.client_id,
+        client_secret=secret("PI_WEB_API_CLIENT_SECRET"),
+        token_scope=config.token_scope,
+        mutual_auth=config.mutual_auth,
+        kerberos_spn=config.kerberos_spn,
+        verify_tls=config.verify_tls,
+        ca_bundle=config.ca_bundle,
+        os_trust_store=config.os_trust_store,
+        connect_timeout_seconds=config.connect_timeout_seconds,
+        timeout_seconds=config.read_timeout_seconds,
+        data_server=config.data_server,
+        tag_filter=config.tag_filter,
+        af_databases=config.af_databases,
+        transport=config.transport,
+    )
 
 
 def pi_web_api_from_env() -> PIWebAPIResource:
-    return PIWebAPIResource(
-        base_url=os.getenv("PI_WEB_API_URL", DEFAULT_PI_WEB_API_URL),
-        auth=os.getenv("PI_WEB_API_AUTH", "auto"),
-        username=_secret("PI_WEB_API_USERNAME"),
-        password=_secret("PI_WEB_API_PASSWORD"),
-        token=_secret("PI_WEB_API_TOKEN"),
-        token_url=os.getenv("PI_WEB_API_TOKEN_URL") or None,
-        client_id=os.getenv("PI_WEB_API_CLIENT_ID") or None,
-        client_secret=_secret("PI_WEB_API_CLIENT_SECRET"),
-        token_scope=os.getenv("PI_WEB_API_TOKEN_SCOPE") or None,
-        mutual_auth=os.getenv("PI_WEB_API_MUTUAL_AUTH", "required"),
-        kerberos_spn=os.getenv("PI_WEB_API_KERBEROS_SPN") or None,
-        verify_tls=_flag("PI_WEB_API_VERIFY_TLS", True),
-        ca_bundle=os.getenv("PI_WEB_API_CA_BUNDLE") or None,
-        os_trust_store=_flag("PI_WEB_API_OS_TRUST_STORE", False),
-        data_server=os.getenv("PI_DATA_SERVER") or None,
-        tag_filter=os.getenv("PI_TAG_FILTER", "*"),
-        transport=os.getenv("PI_WEB_API_TRANSPORT", "streamsets"),
-    )
+    return pi_web_api_resource(get_settings())
 
 
 def build_resources(pi: PIWebAPIResource, root: str) -> dict:

@@ -3,8 +3,20 @@
 The stock ``dagster_deltalake_polars.DeltaLakePolarsIOManager`` (0.29.27) filters a time window
 by its start only and makes the partition column a physical Delta partition column, which breaks
 range runs, unpartitioned downstreams, tz-aware hourly partitions and naive timestamps (see
-/work/shared/dagster-notes.md). Here a time window is always ``start <= col < end``: on write as the
+docs/architecture.md). Here a time window is always ``start <= col < end``: on write as the
 delta-rs overwrite predicate, on read as a polars filter. Other partitions go to the stock handler.
+
+Concurrent writers (several runs, several workers) are safe because of two rules:
+
+* The table is created empty, with its schema, before anything writes into it. delta-rs detects conflicts
+  only against a table the writer has read: two writers that both *create* a table commit both their
+  files (every row twice) without a conflict.
+* Every overwrite carries a predicate (the window, or ``1 = 1`` for a whole table). delta-rs checks a
+  predicate overwrite against concurrent commits; a plain full overwrite is not checked at all.
+
+A conflicting commit (another writer rewrote a file this one also rewrites, e.g. one file of an earlier
+range run that spans both windows) is retried with jittered backoff; a streamed output is spooled to a
+local Arrow IPC file while it is written, so the retry writes the same rows again without re-reading PI.
 
 Asset definition metadata honoured for time-window partitions:
     partition_expr      column (or, for multi-partitions, {dimension: column}) to filter on
@@ -16,8 +28,10 @@ Asset definition metadata honoured for time-window partitions:
 import datetime as dt
 import functools
 import random
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -40,10 +54,13 @@ from deltalake.schema import PrimitiveType
 
 __all__ = ["WindowedDeltaLakePolarsIOManager", "WindowedDeltaLakePolarsTypeHandler"]
 
-# Concurrent writers to the *same* window conflict; a few quick retries let the later one win.
-# Writers to different windows do not conflict at all.
-_COMMIT_ATTEMPTS = 5
+# Each conflict means another writer committed, so retries make progress; enough attempts for
+# dozens of concurrent writers on overlapping files, the backoff doubling up to a few seconds.
+_COMMIT_ATTEMPTS = 30
 _BACKOFF_SECONDS = 0.1
+_MAX_BACKOFF_SECONDS = 5.0
+# Whole-table overwrite: a predicate that selects every row, so delta-rs checks it for conflicts.
+_ALL_ROWS = "1 = 1"
 
 
 class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
@@ -75,19 +92,8 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
         else:
             write = _append_to_window
         data = df.to_arrow()  # a table, not a reader, so that a retry can write it again
-        for attempt in range(1, _COMMIT_ATTEMPTS + 1):
-            try:
-                write(data, table_slice, connection, write_options)
-                break
-            except CommitFailedError as error:
-                if attempt == _COMMIT_ATTEMPTS:
-                    raise
-                delay = _BACKOFF_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-                context.log.warning(
-                    f"Delta commit to {connection.table_uri} conflicted ({error}); retry"
-                    f" {attempt}/{_COMMIT_ATTEMPTS - 1} in {delay:.2f} s"
-                )
-                time.sleep(delay)
+        _ensure_table(connection, data.schema, write_options)
+        _commit_with_retries(lambda: write(data, table_slice, connection, write_options), connection, context)
 
         return {
             **metadata,
@@ -111,27 +117,36 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
     ) -> Mapping[str, Any]:
         """Write a stream of record batches as one commit, holding one batch in memory at a time.
 
-        Long range runs (a backfill of many hours) stream hour by hour. A stream cannot be replayed,
-        so a commit conflict is not retried here: the asset's RetryPolicy re-runs the step.
+        Long range runs (a backfill of many hours) stream hour by hour. The batches are also spooled to
+        a temporary local file, so a commit conflict is retried like a DataFrame's.
         """
         if not _has_time_window(table_slice):
             raise TypeError("Streamed (RecordBatchReader) outputs are supported for time-window partitions only")
         mode, write_options = _write_settings(context, connection)
         if mode != "overwrite":
             raise ValueError("Streamed outputs replace their window: use mode 'overwrite'")
-        rows = 0
+        keep = _keep_clause(_keep_rows(context))
+        _ensure_table(connection, reader.schema, write_options)
+        with tempfile.TemporaryDirectory(prefix="osipi-spool-") as folder:
+            spool = _Spool(reader, Path(folder) / "window.arrows")
+            attempts = iter([spool.first_pass()])
 
-        def counted():
-            nonlocal rows
-            for batch in reader:
-                rows += batch.num_rows
-                yield batch
+            def write() -> None:
+                # The first attempt streams the source (and tees it to disk); a retry replays the spool.
+                data = next(attempts, None) or spool.replay()
+                _overwrite_window(data, table_slice, connection, write_options, keep)
 
-        stream = pa.RecordBatchReader.from_batches(reader.schema, counted())
-        _overwrite_window(stream, table_slice, connection, write_options, _keep_clause(_keep_rows(context)))
+            try:
+                _commit_with_retries(write, connection, context)
+            except Exception:
+                # A PI error raised while delta-rs pulled the stream arrives wrapped in Arrow and Delta
+                # errors; the run must fail with the original (tag, URL, PI's message) instead.
+                if spool.source_error is not None:
+                    raise spool.source_error from None
+                raise
         return {
-            "dagster/row_count": rows,
-            "dagster/partition_row_count": rows,
+            "dagster/row_count": spool.rows,
+            "dagster/partition_row_count": spool.rows,
             "table_uri": connection.table_uri,
         }
 
@@ -228,11 +243,79 @@ def _write_settings(
     }
 
 
-def _open_table(connection: TableConnection) -> DeltaTable | None:
+def _open_table(connection: TableConnection) -> DeltaTable:
+    return DeltaTable(connection.table_uri, storage_options=connection.storage_options or None)
+
+
+def _ensure_table(connection: TableConnection, schema: pa.Schema, write_options: dict[str, Any]) -> None:
+    """Create the table, empty, if it does not exist yet (see the module docstring for why).
+
+    Two writers may both create it; the second creation commits only metadata (no rows), so the race
+    is harmless, and from then on every write reads the table and is checked for conflicts.
+    """
     storage_options = connection.storage_options or None
-    if not DeltaTable.is_deltatable(connection.table_uri, storage_options=storage_options):
-        return None
-    return DeltaTable(connection.table_uri, storage_options=storage_options)
+    if DeltaTable.is_deltatable(connection.table_uri, storage_options=storage_options):
+        return
+    DeltaTable.create(
+        connection.table_uri,
+        schema=Schema.from_arrow(schema),
+        mode="ignore",
+        partition_by=write_options["partition_by"],
+        storage_options=storage_options,
+    )
+
+
+def _commit_with_retries(write: Callable[[], None], connection: TableConnection, context: OutputContext) -> None:
+    """Run ``write`` (one Delta commit); retry it while it loses races with concurrent writers."""
+    for attempt in range(1, _COMMIT_ATTEMPTS + 1):
+        try:
+            write()
+            return
+        except CommitFailedError as error:
+            if attempt == _COMMIT_ATTEMPTS:
+                raise CommitFailedError(
+                    f"Delta commit to {connection.table_uri} still conflicted with concurrent writers after"
+                    f" {_COMMIT_ATTEMPTS} attempts: {error}. Fewer runs writing the same hours at once"
+                    " (the pi_web_api pool, run queue limits) avoid this."
+                ) from error
+            delay = min(_MAX_BACKOFF_SECONDS, _BACKOFF_SECONDS * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+            context.log.warning(
+                f"Delta commit to {connection.table_uri} conflicted with a concurrent writer ({error});"
+                f" retry {attempt}/{_COMMIT_ATTEMPTS - 1} in {delay:.2f} s"
+            )
+            time.sleep(delay)
+
+
+class _Spool:
+    """Tees a record-batch stream to a local Arrow IPC file while delta-rs consumes it.
+
+    Remembers an exception raised by the source (a PI error in the middle of a range run), which
+    delta-rs would otherwise only report wrapped in its own error.
+    """
+
+    def __init__(self, source: pa.RecordBatchReader, path: Path):
+        self.source = source
+        self.path = path
+        self.rows = 0
+        self.source_error: BaseException | None = None
+
+    def first_pass(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.source.schema, self._tee())
+
+    def _tee(self) -> Iterator[pa.RecordBatch]:
+        options = pa.ipc.IpcWriteOptions(compression="lz4")
+        with pa.OSFile(str(self.path), "wb") as sink, pa.ipc.new_stream(sink, self.source.schema, options=options) as out:
+            try:
+                for batch in self.source:
+                    out.write_batch(batch)
+                    self.rows += batch.num_rows
+                    yield batch
+            except Exception as error:
+                self.source_error = error
+                raise
+
+    def replay(self) -> pa.RecordBatchReader:
+        return pa.ipc.open_stream(pa.memory_map(str(self.path)))
 
 
 def _overwrite_window(
@@ -245,13 +328,12 @@ def _overwrite_window(
     """Replace the window's rows; delta-rs rejects rows outside the predicate, even on creation.
 
     An empty frame means "the window has no rows now", so it deletes them rather than keeping
-    stale ones (a new table is still created, empty, so downstreams can read it). An empty stream
-    does the same through the overwrite itself: its predicate removes the window's rows.
+    stale ones. An empty stream does the same through the overwrite itself: its predicate removes
+    the window's rows.
     """
     table = _open_table(connection)
-    schema = table.schema() if table is not None else Schema.from_arrow(data.schema)
-    predicate = _sql_predicate(table_slice.partition_dimensions or [], schema) + keep
-    if isinstance(data, pa.Table) and data.num_rows == 0 and table is not None:
+    predicate = _sql_predicate(table_slice.partition_dimensions or [], table.schema()) + keep
+    if isinstance(data, pa.Table) and data.num_rows == 0:
         table.delete(predicate, commit_properties=write_options["commit_properties"])
         return
     write_deltalake(
@@ -270,9 +352,9 @@ def _overwrite_table(
     connection: TableConnection,
     write_options: dict[str, Any],
 ) -> None:
-    """Replace an unpartitioned table, schema included (a new version; history keeps the old)."""
+    """Replace an unpartitioned table (a new version; history keeps the old). New columns are added."""
     write_deltalake(
-        connection.table_uri, data, mode="overwrite", schema_mode="overwrite", **write_options
+        connection.table_uri, data, mode="overwrite", predicate=_ALL_ROWS, schema_mode="merge", **write_options
     )
 
 

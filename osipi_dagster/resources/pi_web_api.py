@@ -6,12 +6,13 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Literal
 
-from dagster import ConfigurableResource, InitResourceContext
-from pydantic import Field, PrivateAttr
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
-from osipi_dagster.pi.auth import AuthConfig, build_auth, build_transport, tls_verify
+from osipi_dagster.pi.auth import AuthConfig, build_auth, connection_bound_transport, tls_verify
 from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
-from osipi_dagster.pi.recorded import RecordedExtractor
+from osipi_dagster.pi.batch_controller import BatchController
+from osipi_dagster.settings import pi_web_api_url_problem
 
 
 class PIWebAPIResource(ConfigurableResource):
@@ -20,10 +21,14 @@ class PIWebAPIResource(ConfigurableResource):
     Auth is ``auto`` by default: a token means Bearer, a client id + token URL mean OpenID Connect client
     credentials, a username means Basic, a Kerberos keytab/ticket cache (``KRB5_CLIENT_KTNAME``/``KRB5CCNAME``)
     means Kerberos, nothing means anonymous (see ``osipi_dagster.pi.auth``). Secrets come from ``EnvVar``
-    (see ``resources/__init__.py``); nothing secret is stored in run config.
+    (see ``resources/__init__.py``); nothing secret is stored in run config, and ``base_url`` refuses
+    credentials (they would show wherever the URL is shown).
     """
 
-    base_url: str = Field(description="PI Web API root, e.g. https://pi.example.com/piwebapi")
+    # Validation errors must not echo what was given (a URL with a password, a token in the wrong field).
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    base_url: str = Field(description="PI Web API root, e.g. https://pi.example.com/piwebapi (no user:password@)")
     auth: Literal["auto", "anonymous", "basic", "bearer", "oidc", "kerberos", "ntlm"] = "auto"
     username: str | None = Field(default=None, description="Basic / NTLM user (NTLM: DOMAIN\\user)")
     password: str | None = None
@@ -38,9 +43,14 @@ class PIWebAPIResource(ConfigurableResource):
     verify_tls: bool = Field(default=True, description="false only for a test server: warns loudly")
     ca_bundle: str | None = Field(default=None, description="PEM file or folder of CAs to trust (corporate CA)")
     os_trust_store: bool = Field(default=False, description="Trust the operating system's CA store")
-    timeout_seconds: float = 60.0
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, description="Seconds allowed to open a connection")
+    timeout_seconds: float = Field(
+        default=30.0, gt=0,
+        description="Read timeout: seconds allowed between bytes of a response (also for sending a request)")
     data_server: str | None = Field(default=None, description="Data server name; default: the first one")
     tag_filter: str = Field(default="*", description="PI nameFilter selecting the tags to ingest")
+    af_databases: list[str] = Field(
+        default=[], description="AF database paths to crawl (\\\\AFSERVER\\Database); empty: every database")
     transport: Literal["streamsets", "batch"] = "streamsets"
     streams_per_request: int = Field(default=100, description="Tags per stream-set request / batch")
     max_concurrent_requests: int = 4
@@ -49,17 +59,29 @@ class PIWebAPIResource(ConfigurableResource):
 
     _client: PIWebAPIClient | None = PrivateAttr(default=None)
 
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _no_credentials_in_url(cls, url: str) -> str:
+        if isinstance(url, EnvVar):  # checked when Dagster resolves it for a run
+            return url
+        problem = pi_web_api_url_problem(url, "base_url")
+        if problem:
+            raise ValueError(problem)
+        return url
+
     def make_client(self) -> PIWebAPIClient:
         """A new client; the caller closes it (``with resource.make_client() as client``)."""
         verify = tls_verify(self.verify_tls, self.ca_bundle, self.os_trust_store)
         auth = build_auth(self.auth_config(), self.base_url, verify)
-        connections = max(self.max_concurrent_requests, 1)
         return PIWebAPIClient(
             self.base_url,
             auth=auth,
+            verify_tls=verify,
             timeout_seconds=self.timeout_seconds,
+            connect_timeout_seconds=self.connect_timeout_seconds,
+            max_connections=max(self.max_concurrent_requests, 1),
             retry=RetryPolicy(max_attempts=self.max_retries),
-            transport=build_transport(self.base_url, verify, connections, auth),
+            transport=connection_bound_transport(self.base_url, verify, auth),
         )
 
     def auth_config(self) -> AuthConfig:
@@ -82,8 +104,8 @@ class PIWebAPIResource(ConfigurableResource):
             self._client = self.make_client()
         return self._client
 
-    def extractor(self, progress: Callable[[str], None] | None = None) -> RecordedExtractor:
-        return RecordedExtractor(
+    def batch_controller(self, progress: Callable[[str], None] | None = None) -> BatchController:
+        return BatchController(
             self.client,
             transport=self.transport,
             streams_per_request=self.streams_per_request,

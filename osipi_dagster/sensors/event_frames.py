@@ -7,7 +7,6 @@ never again while its refresh is queued or running — and a failed refresh is r
 ``OSIPI_OPEN_FRAMES_REFRESH_SECONDS`` (default 3600) is both the tick interval and that period.
 """
 
-import os
 import time
 from datetime import date, datetime, timezone
 
@@ -17,8 +16,9 @@ from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, Se
 from osipi_dagster.assets.event_frames import pi_event_frames
 from osipi_dagster.partitions import daily_partitions
 from osipi_dagster.resources.lakehouse import DeltaLakehouse
+from osipi_dagster.settings import get_settings
 
-REFRESH_SECONDS = int(os.getenv("OSIPI_OPEN_FRAMES_REFRESH_SECONDS", "3600"))
+REFRESH_SECONDS = get_settings().open_frames_refresh_seconds
 
 
 def open_frame_days(lakehouse: DeltaLakehouse) -> pl.DataFrame:

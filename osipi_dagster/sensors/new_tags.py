@@ -10,7 +10,6 @@ catalog is refreshed (they are marked removed; their history stays).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 from datetime import datetime, timezone
@@ -30,9 +29,10 @@ from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.pi.points_watch import PointsCursor, count_unchanged, list_webids
 from osipi_dagster.resources.lakehouse import DeltaLakehouse
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
+from osipi_dagster.settings import get_settings
 
-LOOKBACK_HOURS = int(os.getenv("OSIPI_NEW_TAG_LOOKBACK_HOURS", "24"))
-FULL_CHECK_SECONDS = int(os.getenv("OSIPI_TAG_FULL_CHECK_SECONDS", "3600"))
+LOOKBACK_HOURS = get_settings().new_tag_lookback_hours
+FULL_CHECK_SECONDS = get_settings().tag_full_check_seconds
 
 
 def _known_active_webids(lakehouse: DeltaLakehouse) -> set[str]:

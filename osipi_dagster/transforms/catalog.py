@@ -7,7 +7,7 @@ from datetime import datetime
 
 import polars as pl
 
-# PI Point field → catalog column (shared/pi-web-api.md §1.4).
+# PI Point field → catalog column (docs/pi-web-api.md#points-and-the-data-server).
 POINT_COLUMNS: dict[str, tuple[str, pl.DataType]] = {
     "WebId": ("webid", pl.String()),
     "Id": ("point_id", pl.Int64()),

@@ -10,7 +10,7 @@ import polars as pl
 from osipi_dagster.transforms.af import UTC, link_webid, pi_columns
 from osipi_dagster.pi.values import ValueColumns, parse_pi_timestamps
 
-# AF has no "no end": an open frame ends at AFTime.MaxValue, 9999-12-31 (shared/pi-web-api.md §5).
+# AF has no "no end": an open frame ends at AFTime.MaxValue, 9999-12-31 (docs/pi-web-api.md#event-frames).
 OPEN_END_YEAR = 9999
 
 ATTRIBUTE_VALUE = pl.Struct({

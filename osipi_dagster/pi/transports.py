@@ -1,0 +1,139 @@
+"""Ways of asking PI for the recorded values of a chunk of streams in one request (one interface).
+
+* ``streamsets``: ``GET streamsets/recorded?webId=…&webId=…`` — one URL carries the chunk's (IDOnly) WebIDs.
+* ``batch``: the standard ``POST batch`` with one ``GET streams/{webId}/recorded`` sub-request per stream.
+* ``streams``: ``GET streams/{webId}/recorded``, one request per stream — the baseline the benchmark
+  compares with, and what the batch controller uses to page or retry a single stream.
+
+A stream that PI reports as failed inside a successful answer (a sub-response or stream-set item with a
+``WebException`` next to cut-short ``Items``, or with ``Errors``) comes back as an error, never as values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urlencode
+
+import orjson
+
+from osipi_dagster.pi.client import PIWebAPIClient, SubResponse, batch_body, error_text, items_of
+from osipi_dagster.pi.errors import PIWebAPIError
+from osipi_dagster.pi.time_window import Window
+from osipi_dagster.pi.values import VALUE_FIELDS
+from osipi_dagster.pi.webids import short_webid
+
+STREAM_FIELDS = ";".join(f"Items.{f}" for f in VALUE_FIELDS)
+STREAMSET_FIELDS = ";".join(["Items.WebId", "Items.WebException", "Items.Errors"]
+                            + [f"Items.Items.{f}" for f in VALUE_FIELDS])
+# Request-line budget of a stream-set GET: HTTP front ends (HTTP.sys, proxies) commonly reject request
+# lines past 8-16 KB with 400/414 (docs/pi-web-api.md#server-limits).
+MAX_URL_LENGTH = 8_000
+# MaxRequestContentLength: a larger POST body gets HTTP 413 (docs/pi-web-api.md#server-limits).
+MAX_REQUEST_BYTES = 4_000_000
+
+
+@dataclass
+class StreamResult:
+    """Values of one stream from one request, or the error PI reported for it."""
+
+    items: list[dict] = field(default_factory=list)
+    error: str | None = None
+    retry_after: str | None = None  # a failed sub-request's Retry-After header
+
+
+class Transport(Protocol):
+    """One way of asking PI for the recorded values of a chunk of streams in one request."""
+
+    def fits(self, webids: list[str], window: Window, max_count: int) -> bool:
+        """Whether one request for these streams stays under the server's size limits."""
+
+    def fetch(self, webids: list[str], window: Window, max_count: int) -> dict[str, StreamResult]:
+        """Values (or the error) of each stream, keyed by the WebIds as given."""
+
+
+class StreamsTransport:
+    """``GET streams/{webId}/recorded``, one request per stream (the baseline; also used for paging)."""
+
+    def __init__(self, client: PIWebAPIClient):
+        self.client = client
+
+    def fits(self, webids: list[str], window: Window, max_count: int) -> bool:
+        return len(webids) == 1
+
+    def fetch(self, webids: list[str], window: Window, max_count: int) -> dict[str, StreamResult]:
+        return {w: StreamResult(items=self.page(w, window.start, window, max_count)) for w in webids}
+
+    def page(self, webid: str, start: str, window: Window, max_count: int) -> list[dict]:
+        path = f"streams/{short_webid(webid)}/recorded"
+        body = self.client.get(path, window.params(max_count, STREAM_FIELDS, start))
+        return items_of(body, self.client.url(path))
+
+
+class StreamsetTransport:
+    """``GET streamsets/recorded?webId=…&webId=…``: one URL carries the chunk's (IDOnly) WebIds."""
+
+    def __init__(self, client: PIWebAPIClient):
+        self.client = client
+
+    def _url(self, webids: list[str], window: Window, max_count: int) -> str:
+        query = urlencode([("webId", short_webid(w)) for w in webids]
+                          + window.params(max_count, STREAMSET_FIELDS) + [("webIdType", "IDOnly")])
+        return f"{self.client.url('streamsets/recorded')}?{query}"
+
+    def fits(self, webids: list[str], window: Window, max_count: int) -> bool:
+        return len(self._url(webids, window, max_count)) <= MAX_URL_LENGTH
+
+    def fetch(self, webids: list[str], window: Window, max_count: int) -> dict[str, StreamResult]:
+        url = self._url(webids, window, max_count)
+        # The server answers with the WebIds we sent (IDOnly) or, some servers, the Full ones.
+        original = {short_webid(w): w for w in webids} | {w: w for w in webids}
+        results: dict[str, StreamResult] = {}
+        for stream in items_of(self.client.get(url), self.client.url("streamsets/recorded")):
+            webid = original.get(stream.get("WebId"))
+            if webid is None:
+                continue  # not one of ours: the stream we asked for counts as missing, and is retried
+            error = stream.get("WebException") or stream.get("Errors")
+            results[webid] = StreamResult(error=error_text(error)) if error else \
+                StreamResult(items=stream.get("Items") or [])
+        return results
+
+
+class BatchTransport:
+    """``POST batch`` with one ``GET streams/{webId}/recorded`` sub-request per stream (HTTP 207)."""
+
+    def __init__(self, client: PIWebAPIClient):
+        self.client = client
+
+    def _urls(self, webids: list[str], window: Window, max_count: int) -> list[str]:
+        query = urlencode(window.params(max_count, STREAM_FIELDS))
+        base = self.client.url("streams/")
+        return [f"{base}{short_webid(w)}/recorded?{query}" for w in webids]
+
+    def fits(self, webids: list[str], window: Window, max_count: int) -> bool:
+        return len(orjson.dumps(batch_body(self._urls(webids, window, max_count)))) <= MAX_REQUEST_BYTES
+
+    def fetch(self, webids: list[str], window: Window, max_count: int) -> dict[str, StreamResult]:
+        answers = self.client.batch_get(self._urls(webids, window, max_count))
+        over_limit = [a for a in answers if a.announced_limit]
+        if over_limit:
+            # The sub-requests asked for more than the server allows per call: the whole chunk must be
+            # re-cut (as for a stream-set 400), not retried stream by stream with the same sizes.
+            lowest = min(over_limit, key=lambda a: a.announced_limit)
+            self.client.note_limit(lowest.announced_limit)
+            raise PIWebAPIError("PI Web API batch sub-requests exceed the server's limit", url=self.client.url("batch"),
+                                status=400, errors=[error_text(lowest.content)])
+        return {webid: stream_result(answer) for webid, answer in zip(webids, answers)}
+
+
+def stream_result(answer: SubResponse) -> StreamResult:
+    """A batch sub-response as the values of one stream, or its error (with any Retry-After)."""
+    items = answer.items
+    if items is not None:
+        return StreamResult(items=items)
+    return StreamResult(error=answer.error, retry_after=answer.headers.get("Retry-After"))
+
+
+TRANSPORTS: dict[str, Callable[[PIWebAPIClient], Transport]] = {
+    "streamsets": StreamsetTransport, "batch": BatchTransport, "streams": StreamsTransport}
