@@ -254,8 +254,9 @@ class PIWebAPIClient:
             body = None
         if status in (401, 403):
             message = (body or {}).get("Message") if isinstance(body, dict) else None
-            raise PIAuthenticationError(f"PI Web API refused the credentials ({auth_failure_summary(response)})",
-                                        url=url, status=status, errors=[message] if message else _errors(body))
+            raise PIAuthenticationError("PI Web API refused the credentials", url=url, status=status,
+                                        errors=([message] if message else _errors(body)) +
+                                        [auth_failure_summary(response)])
         if status >= 400:
             errors = _errors(body) or [response.text[:300]]
             limit = announced_limit(status, errors)
