@@ -204,8 +204,14 @@ class MockPI:
         np.cumsum([len(p) for p in parts], out=offsets[1:])
         return ManyEvents(many.events.take(take), offsets)
 
+    @staticmethod
+    def context_margin(tag: Tag) -> float:
+        """How far before/after a range :meth:`context` looks for the events around it: ten samples, and
+        at least 2 h, longer than any gap the generator makes (interface outages last at most 100 min)."""
+        return max(10 * tag.sensor.period_s, 2 * 3600)
+
     def context(self, tag: Tag, lo: float, hi: float) -> Events:
         """Events in [lo, hi] plus enough before ``lo`` (and after ``hi``) to interpolate at both ends."""
-        margin = max(10 * tag.sensor.period_s, 6 * 3600)
+        margin = self.context_margin(tag)
         return signals.recorded(tag, lo - margin, hi + margin, self.now_s(), self.config.seed,
                                 self.config.late_lag_seconds)

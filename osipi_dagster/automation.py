@@ -13,6 +13,7 @@ refreshes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from dagster import AssetSelection, AutomationCondition, AutomationConditionSensorDefinition, DefaultSensorStatus
@@ -58,14 +59,17 @@ def current_view_condition() -> AutomationCondition:
     return AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
 
 
-def follows_upstream_condition() -> AutomationCondition:
+def follows_upstream_condition(ignore: Sequence[str] = ()) -> AutomationCondition:
     """Derived partitions follow *any* upstream partition that changed — the settle window's hours and
-    the hours of a backfill alike (``eager()`` only looks at the latest partition)."""
+    the hours of a backfill alike (``eager()`` only looks at the latest partition). The ``ignore`` assets
+    (e.g. an unpartitioned lookup table refreshed daily) neither trigger nor hold back anything."""
+    updated, missing, running = (AutomationCondition.any_deps_updated(), AutomationCondition.any_deps_missing(),
+                                 AutomationCondition.any_deps_in_progress())
+    if ignore:
+        ignored = AssetSelection.assets(*ignore)
+        updated, missing, running = updated.ignore(ignored), missing.ignore(ignored), running.ignore(ignored)
     return (
-        AutomationCondition.any_deps_updated()
-        & ~AutomationCondition.any_deps_missing()
-        & ~AutomationCondition.any_deps_in_progress()
-        & ~AutomationCondition.in_progress()
+        updated & ~missing & ~running & ~AutomationCondition.in_progress()
     ).with_label("any upstream partition updated")
 
 

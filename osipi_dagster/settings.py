@@ -108,6 +108,12 @@ def _ca_bundle(value: str | None) -> str | None:
     return value
 
 
+def _pi_interval(value: str) -> str:
+    if value and not re.fullmatch(r"\d+(\.\d+)?(s|m|h|d)", value):
+        raise ValueError("accepted: a fixed PI interval such as 30s, 1m, 15m, 1h, or empty (no pi_interpolated)")
+    return value
+
+
 def _whole_number(value: object) -> object:
     if isinstance(value, str) and not re.fullmatch(r"\s*\d+\s*", value):
         raise ValueError("not a whole number")
@@ -163,6 +169,8 @@ class Settings(BaseModel):
     new_tag_lookback_hours: WholeNumber = Field(24, ge=1, alias="OSIPI_NEW_TAG_LOOKBACK_HOURS")
     open_frames_refresh_seconds: WholeNumber = Field(3600, ge=1, alias="OSIPI_OPEN_FRAMES_REFRESH_SECONDS")
     tag_full_check_seconds: WholeNumber = Field(3600, ge=0, alias="OSIPI_TAG_FULL_CHECK_SECONDS")
+    interpolated_interval: Annotated[str, AfterValidator(_pi_interval)] = Field(
+        "", alias="OSIPI_INTERPOLATED_INTERVAL")
 
     def has_secret(self, variable: str) -> bool:
         return variable in self.secrets_set

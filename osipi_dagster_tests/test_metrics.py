@@ -1,5 +1,6 @@
-"""Gold hourly metrics: recomputed here row by row in plain Python from the loaded ``pi_timeseries`` rows
-and compared with ``pi_metrics_hourly`` (single hour and a two-hour range run)."""
+"""Gold hourly metrics: recomputed here row by row in plain Python — from the loaded ``pi_timeseries`` rows
+and, for the hour's edges, the mock's generator — and compared with ``pi_metrics_hourly`` (single hour
+and a two-hour range run)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
 
+from mock_pi import signals
 from mock_pi.universe import Universe
 from osipi_dagster.assets import (
     pi_af_attributes,
@@ -21,31 +23,66 @@ from osipi_dagster.assets import (
     pi_tag_catalog,
     pi_timeseries,
 )
-from osipi_dagster.transforms.metrics import hourly_metrics
+from osipi_dagster.transforms.metrics import EDGE_SCHEMA, hourly_metrics
 from osipi_dagster_tests.conftest import MOCK_CONFIG
 from osipi_dagster_tests.test_af import load_af
 
 HOURS = ["2026-11-20-08:00", "2026-11-20-09:00", "2026-11-20-10:00"]
 UTC = timezone.utc
-FLOATS = ["min", "max", "mean", "time_weighted_mean", "stddev", "first", "last", "share_good"]
+FLOATS = ["min", "max", "mean", "time_weighted_mean", "stddev", "first", "last", "share_good", "good_seconds"]
 
 
-def expected_metrics(rows: list[dict]) -> dict[tuple, dict]:
-    """The documented conventions, written out with loops: step-held time weighting within the hour."""
+def pi_time_weighted(points: list[tuple[float, float | None, bool]], start: float, end: float,
+                     step: bool) -> tuple[float | None, float]:
+    """PI's time-weighted average of [start, end] from (time, value, usable) points in PI's order that
+    include the last one before ``start`` and the first one at or after ``end``: each usable point holds
+    (step, or the next point unusable) or runs linearly to the next point, clipped to the window."""
+    area = seconds = 0.0
+    for i, (t, v, ok) in enumerate(points):
+        if not ok:
+            continue
+        nt, nv, nok = points[i + 1] if i + 1 < len(points) else (math.inf, None, False)
+        lo, hi = max(t, start), min(nt, end)
+        if hi <= lo:
+            continue
+
+        def at(x: float) -> float:
+            if step or not nok or x <= t:
+                return v
+            return nv if x >= nt else v + (x - t) / (nt - t) * (nv - v)
+
+        area += (at(lo) + at(hi)) / 2 * (hi - lo)
+        seconds += hi - lo
+    return (area / seconds if seconds > 0 else None), seconds
+
+
+def expected_metrics(rows: list[dict], universe: Universe | None = None) -> dict[tuple, dict]:
+    """The documented conventions, written out with loops. The points just outside each hour come from
+    the mock's generator (what PI holds), or are absent when no ``universe`` is given."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         groups[(row["timestamp"].replace(minute=0, second=0, microsecond=0), row["tag_webid"])].append(row)
+    tags = {t.webid: t for t in universe.tags} if universe else {}
     out = {}
     for (hour, tag), events in groups.items():
         events.sort(key=lambda r: (r["timestamp"], r["sequence"]))
         values = [e["value"] for e in events if e["good"] and e["value"] is not None]
-        weighted = weight = 0.0
-        for i, event in enumerate(events):
-            held_until = events[i + 1]["timestamp"] if i + 1 < len(events) else hour + timedelta(hours=1)
-            if event["good"] and event["value"] is not None:
-                seconds = (held_until - event["timestamp"]).total_seconds()
-                weighted += event["value"] * seconds
-                weight += seconds
+        start, end = hour.timestamp(), hour.timestamp() + 3600
+        points = [(e["timestamp"].timestamp(), e["value"], e["good"] and e["value"] is not None) for e in events]
+        step = False
+        if tag in tags:
+            generated = signals.recorded(tags[tag], start - 86400, end + 86400, MOCK_CONFIG.now.timestamp(),
+                                         MOCK_CONFIG.seed)
+            usable = generated.system_state == 0
+            before = [i for i in range(len(generated)) if generated.ts[i] < start][-1:]
+            after = [i for i in range(len(generated)) if generated.ts[i] >= end][:1]
+            kind = tags[tag].sensor.kind
+            step = kind in ("digital", "string")
+            numeric = kind != "string"
+            points = [(float(generated.ts[i]), float(generated.value[i]), bool(usable[i]) and numeric)
+                      for i in before] + points + \
+                [(float(generated.ts[i]), float(generated.value[i]), bool(usable[i]) and numeric) for i in after]
+        mean, seconds = pi_time_weighted(points, start, end, step)
         good = sum(e["good"] for e in events)
         out[(hour, tag)] = {
             "count": len(events), "good_count": good, "share_good": good / len(events),
@@ -53,13 +90,14 @@ def expected_metrics(rows: list[dict]) -> dict[tuple, dict]:
             "mean": statistics.fmean(values) if values else None,
             "stddev": statistics.stdev(values) if len(values) > 1 else None,
             "first": values[0] if values else None, "last": values[-1] if values else None,
-            "time_weighted_mean": weighted / weight if weight > 0 else None,
+            "time_weighted_mean": mean, "good_seconds": seconds,
         }
     return out
 
 
 def assert_metrics_match(table: pl.DataFrame, rows: list[dict]) -> None:
-    expected = expected_metrics(rows)
+    expected = expected_metrics(rows, Universe(MOCK_CONFIG))
+    table = table.filter(pl.col("count") > 0)  # tag-hours without events: see the test below
     assert table.height == len(expected)
     assert table.select("hour", "tag_webid").is_duplicated().sum() == 0
     for row in table.iter_rows(named=True):
@@ -72,18 +110,55 @@ def assert_metrics_match(table: pl.DataFrame, rows: list[dict]) -> None:
                 assert math.isclose(got, exp, rel_tol=1e-9, abs_tol=1e-9), (column, got, exp)
 
 
+def _frame(rows: list[tuple], schema: dict, **constant) -> pl.DataFrame:
+    return pl.DataFrame([dict(zip(schema, r)) | constant for r in rows], schema=schema | {
+        k: pl.String() for k in constant})
+
+
+T = datetime(2026, 1, 1, 5, tzinfo=UTC)
+CATALOG = pl.DataFrame({"webid": ["A", "S"], "name": ["a", "s"], "engineering_units": ["bar", "bar"],
+                        "step": [False, True]})
+EVENTS = {"tag_webid": pl.String(), "timestamp": pl.Datetime("us", "UTC"), "sequence": pl.Int32(),
+          "value": pl.Float64(), "good": pl.Boolean()}
+
+
+def _hour(tag: str, before: tuple, inside: list[tuple], after: tuple | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """pi_timeseries rows of one hour starting at T and the edge events PI returns around T and T+1h."""
+    rows = [(tag, T + timedelta(minutes=m), 0, v, g) for m, v, g in inside]
+    timeseries = _frame(rows, EVENTS, tag_name=tag.lower(), units="bar")
+    edges = [(tag, T, T + timedelta(minutes=before[0]), 0, before[1], before[2])]
+    edges += [(tag, T, T + timedelta(minutes=m), 1 + i, v, g) for i, (m, v, g) in enumerate(inside[:1])]
+    if after is not None:
+        edges += [(tag, T + timedelta(hours=1), T + timedelta(minutes=after[0]), 0, after[1], after[2])]
+    return timeseries, _frame(edges, EDGE_SCHEMA)
+
+
 def test_time_weighting_convention():
-    """A bad event stops the previous value's span; the last value holds to the end of the hour."""
-    t = datetime(2026, 1, 1, 5, tzinfo=UTC)
-    frame = pl.DataFrame({
-        "tag_webid": ["A"] * 4, "tag_name": ["a"] * 4, "units": ["bar"] * 4,
-        "timestamp": [t, t + timedelta(minutes=15), t + timedelta(minutes=30), t + timedelta(minutes=45)],
-        "sequence": [0] * 4, "value": [10.0, 20.0, None, 40.0], "good": [True, True, False, True],
-    }, schema_overrides={"timestamp": pl.Datetime("us", "UTC"), "sequence": pl.Int32})
-    row = hourly_metrics(frame).row(0, named=True)
-    assert row["time_weighted_mean"] == pytest.approx((10 * 15 + 20 * 15 + 40 * 15) / 45)
-    assert (row["count"], row["good_count"], row["share_good"]) == (4, 3, 0.75)
-    assert (row["min"], row["max"], row["first"], row["last"]) == (10.0, 40.0, 10.0, 40.0)
+    """Continuous: the start interpolates from the event before the hour, a bad event stops the previous
+    value (held up to it), the end interpolates towards the event after the hour. Step: values hold."""
+    inside = [(10, 20.0, True), (40, None, False), (50, 40.0, True)]
+    timeseries, edges = _hour("A", (-10, 10.0, True), inside, (70, 100.0, True))
+    row = hourly_metrics(timeseries, edges, CATALOG, [T]).row(0, named=True)
+    # [0,10]: 15→20; [10,40]: 20 held; [40,50]: bad; [50,60]: 40→70 (line 40@50 → 100@70).
+    assert row["time_weighted_mean"] == pytest.approx(((15 + 20) / 2 * 10 + 20 * 30 + (40 + 70) / 2 * 10) / 50)
+    assert row["good_seconds"] == 50 * 60
+    assert (row["count"], row["good_count"], row["share_good"]) == (3, 2, pytest.approx(2 / 3))
+    assert (row["min"], row["max"], row["first"], row["last"]) == (20.0, 40.0, 20.0, 40.0)
+    timeseries, edges = _hour("S", (-10, 10.0, True), inside, (70, 100.0, True))
+    row = hourly_metrics(timeseries, edges, CATALOG, [T]).row(0, named=True)
+    assert row["time_weighted_mean"] == pytest.approx((10 * 10 + 20 * 30 + 40 * 10) / 50)
+
+
+def test_hour_without_events_and_without_a_next_event():
+    """No event in the hour: the value before it holds (or runs to the next one); nothing after it (the
+    latest hour): the last value holds to the end of the hour."""
+    timeseries, edges = _hour("A", (-30, 10.0, True), [], (90, 40.0, True))
+    row = hourly_metrics(timeseries, edges, CATALOG, [T]).row(0, named=True)
+    assert (row["count"], row["share_good"], row["tag_name"]) == (0, None, "a")
+    assert row["time_weighted_mean"] == pytest.approx((17.5 + 32.5) / 2)
+    timeseries, edges = _hour("A", (-30, 10.0, True), [(30, 20.0, True)], None)
+    row = hourly_metrics(timeseries, edges, CATALOG, [T]).row(0, named=True)
+    assert row["time_weighted_mean"] == pytest.approx(((15 + 20) / 2 * 30 + 20 * 30) / 60)
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +184,7 @@ def test_metrics_equal_independent_computation(loaded):
     assert table["hour"].unique().sort().to_list() == [
         datetime.strptime(h, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC) for h in HOURS]
     assert table["count"].sum() == timeseries.height
+    assert table.height == timeseries["tag_webid"].n_unique() * len(HOURS)  # every tag, every hour
     assert table.filter(pl.col("good_count") < pl.col("count")).height > 0  # bad values are in the mix
     assert table.filter(pl.col("time_weighted_mean").is_null()).height > 0  # string tags have no numbers
     assert_metrics_match(table, timeseries.to_dicts())

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mock_pi import calc, render
+from mock_pi import calc, render, signals
 from mock_pi.af import template_chain
 from mock_pi.http import Ctx, PIError, Reply
 from mock_pi.router import Router
@@ -144,8 +144,12 @@ def plot_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> list
 
 
 def summary_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> list:
+    """Summaries by PI's rules (``mock_pi/calc.py``, ``docs/pi-summaries.md``): per stream and interval
+    of ``summaryDuration`` (or the whole range), one item per summary type; bad results carry an error
+    state with ``Good: false``."""
     types = [ctx_choice(t, calc.SUMMARY_TYPES, "summaryType") for t in ctx.many("summaryType")] or ["Total"]
     basis = ctx.choice("calculationBasis", BASES, "TimeWeighted")
+    time_type = ctx.choice("timeType", calc.TIME_TYPES, "Auto")
     duration = _duration(ctx, "summaryDuration", None) if ctx.one("summaryDuration") else None
 
     def compute(group, start, end):
@@ -154,14 +158,12 @@ def summary_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> l
             [(t, min(t + duration, hi)) for t in np.arange(lo, hi, duration).tolist()]
         mock.check_max_count("summaryDuration", len(windows) * len(types), ctx.path)
         out = []
-        for s in group:
+        contexts = _contexts(mock, [s.tag for s in group], lo, hi)
+        for s, events in zip(group, contexts):
             items = []
-            events = mock.context(s.tag, lo, hi) if s.tag is not None else empty()
             numeric = s.tag is not None and s.tag.sensor.kind in ("analog", "counter")
             for a, b in windows:
-                inside = events.take((events.ts >= a) & (events.ts <= b))
-                before = events.take(events.ts < a)
-                for value in calc.summarize(inside, a, b, types, basis, numeric, before):
+                for value in calc.summarize(events, a, b, types, basis, numeric, s.step, len(windows), time_type):
                     v = value.value if value.good else render.system_state(CALC_FAILED)
                     items.append({"Type": value.type,
                                   "Value": render.timed_value(value.ts, v, value.good, s.units)})
@@ -169,6 +171,23 @@ def summary_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> l
         return out
 
     return _grouped(mock, ctx, streams, compute)
+
+
+def _contexts(mock: MockPI, tags: list, lo: float, hi: float) -> list[Events]:
+    """``mock.context(tag, lo, hi)`` of every tag (None: no events), generated in one vectorised pass per
+    distinct margin: the events in [lo, hi] and around both ends, which time-weighted summaries need."""
+    out = [empty() for _ in tags]
+    groups: dict[float, list[int]] = {}
+    for i, tag in enumerate(tags):
+        if tag is not None:
+            groups.setdefault(mock.context_margin(tag), []).append(i)
+    for margin, members in groups.items():
+        index = np.array([tags[i].point_id - 1 for i in members], dtype=np.int64)
+        many = signals.recorded_many(mock.profiles, index, lo - margin, hi + margin, mock.now_s(), mock.config.seed,
+                                     mock.config.late_lag_seconds)
+        for k, i in enumerate(members):
+            out[i] = many.of(k)
+    return out
 
 
 def ctx_choice(text: str, options: tuple[str, ...], name: str) -> str:

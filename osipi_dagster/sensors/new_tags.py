@@ -10,7 +10,6 @@ catalog is refreshed (they are marked removed; their history stays).
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from datetime import datetime, timezone
 
@@ -27,6 +26,7 @@ from dagster import (
 from osipi_dagster.assets import pi_tag_catalog, pi_timeseries
 from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.pi.points_watch import PointsCursor, count_unchanged, list_webids
+from osipi_dagster.pi.values import parse_pi_timestamps
 from osipi_dagster.resources.lakehouse import DeltaLakehouse
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.settings import get_settings
@@ -47,8 +47,8 @@ def server_time(server: dict) -> float:
     text = server.get("ServerTime")
     if not text:
         return time.time()
-    # PI prints up to 7 fractional digits (.NET ticks); Python reads at most 6.
-    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text)).timestamp()
+    parsed = parse_pi_timestamps(pl.Series([text], dtype=pl.String))[0]  # up to 7 fractional digits
+    return parsed.timestamp() if parsed is not None else time.time()
 
 
 def lookback_range(now: float, hours: int) -> tuple[str, str] | None:
