@@ -6,12 +6,14 @@ import argparse
 import json
 import os
 import re
+import tempfile
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import uvicorn
 
+from mock_pi.auth import SCHEMES, configured_schemes
 from mock_pi.config import ENV_VAR, Expansion, MockConfig
 from mock_pi.faults import FaultSettings
 from mock_pi.timeparse import TimeParseError, parse_iso
@@ -29,6 +31,14 @@ def _expansion(text: str) -> Expansion:
     if not tags:
         raise argparse.ArgumentTypeError("expected TIME=TAGS, e.g. 2026-11-20T12:00:00Z=10000")
     return Expansion(_utc(at), int(tags))
+
+
+def _schemes(text: str) -> tuple[str, ...]:
+    schemes = tuple(s.strip().lower() for s in text.split(",") if s.strip())
+    unknown = set(schemes) - set(SCHEMES)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown scheme(s) {sorted(unknown)}; use {', '.join(SCHEMES)}")
+    return schemes
 
 
 def _endpoint_limit(text: str) -> tuple[str, int]:
@@ -78,6 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--username", help="require HTTP Basic auth with this user")
     parser.add_argument("--password", help="password for --username")
     parser.add_argument("--token", help="require this Bearer token")
+    auth = parser.add_argument_group("authentication and TLS (mock_pi/auth.py)")
+    auth.add_argument("--auth", type=_schemes, metavar="SCHEMES",
+                      help="comma-separated: anonymous,basic,bearer,negotiate,ntlm (default: implied by "
+                           "--username/--token/--client-id, else anonymous)")
+    auth.add_argument("--users", metavar="FILE", help="DOMAIN:USER:PASSWORD lines (basic, ntlm)")
+    auth.add_argument("--client-id", help="OpenID Connect client accepted at /identity/connect/token")
+    auth.add_argument("--client-secret", help="its secret")
+    auth.add_argument("--token-lifetime", type=float, default=3600.0, metavar="SECONDS",
+                      help="lifetime of the tokens the token endpoint issues")
+    auth.add_argument("--keytab", help="service keytab of the Kerberos acceptor (negotiate), e.g. HTTP/127.0.0.1")
+    auth.add_argument("--tls", action="store_true",
+                      help="serve HTTPS with a certificate for 127.0.0.1/localhost signed by a generated CA")
+    auth.add_argument("--tls-ca-out", metavar="FILE", help="write the generated CA certificate (PEM) here")
+    auth.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM) ...")
+    auth.add_argument("--tls-key", metavar="FILE", help="... and this private key")
     parser.add_argument("--rate-limit", type=int, default=0, metavar="N",
                         help="answer 429 above N requests per second per client IP (0 = off)")
     parser.add_argument("--max-request-bytes", type=int, default=4 * 1024 * 1024,
@@ -139,7 +164,10 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         max_returned_items_for=tuple(args.max_returned_items_for) or base.max_returned_items_for,
         awkward_tags=pick("awkward_tags", "awkward_tags"), dense_tags=pick("dense_tags", "dense_tags"),
         username=pick("username", "username"), password=pick("password", "password"),
-        bearer_token=pick("token", "bearer_token"), faults=faults,
+        bearer_token=pick("token", "bearer_token"), faults=faults, auth=pick("auth", "auth"),
+        users_file=pick("users", "users_file"), client_id=pick("client_id", "client_id"),
+        client_secret=pick("client_secret", "client_secret"),
+        token_lifetime_seconds=pick("token_lifetime", "token_lifetime_seconds"), keytab=pick("keytab", "keytab"),
         rate_limit_per_second=pick("rate_limit", "rate_limit_per_second"),
         max_request_content_length=pick("max_request_bytes", "max_request_content_length"),
         csrf_defense=base.csrf_defense and not args.no_csrf, gzip=base.gzip and not args.no_gzip,
@@ -150,10 +178,31 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
     os.environ[ENV_VAR] = config.to_json()
-    print(f"mock PI Web API: http://{args.host}:{args.port}/piwebapi ({config.tags} tags, seed {config.seed})",
-          flush=True)
+    tls = _tls_files(args)
+    scheme = "https" if tls else "http"
+    print(f"mock PI Web API: {scheme}://{args.host}:{args.port}/piwebapi ({config.tags} tags, seed {config.seed}, "
+          f"auth {','.join(configured_schemes(config))})", flush=True)
     uvicorn.run("mock_pi.app:create_app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, access_log=False)
+                workers=args.workers, log_level=args.log_level, access_log=False, **tls)
+
+
+def _tls_files(args: argparse.Namespace) -> dict:
+    """uvicorn's TLS arguments: the given files, or a certificate signed by a CA generated now (trustme)."""
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            raise SystemExit("--tls-cert and --tls-key go together")
+        return {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
+    if not args.tls:
+        return {}
+    import trustme  # a test dependency: pip install -e '.[test]'
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost", "::1")
+    folder = Path(tempfile.mkdtemp(prefix="mock_pi_tls_"))
+    leaf.private_key_and_cert_chain_pem.write_to_path(str(folder / "server.pem"))
+    ca.cert_pem.write_to_path(args.tls_ca_out or str(folder / "ca.pem"))
+    print(f"TLS CA certificate: {args.tls_ca_out or folder / 'ca.pem'}", flush=True)
+    return {"ssl_certfile": str(folder / "server.pem")}
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ needs ``X-Requested-With``), injected faults — dispatches, and writes the body
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
 import threading
 import time
@@ -22,6 +21,7 @@ import orjson
 from starlette.datastructures import State
 
 from mock_pi import batch, faults as fault_tools
+from mock_pi.auth import MockAuth
 from mock_pi.config import MockConfig
 from mock_pi.http import JSON_TYPE, Ctx, PIError, Reply, error_reply
 from mock_pi.render import iso1
@@ -51,7 +51,7 @@ class MockApp:
         self.router.add("POST", "/piwebapi/batch", self._batch)
         self.admin = Router()
         _register_admin(self.admin, mock)
-        self._auth = _accepted_credentials(mock.config)
+        self._auth = MockAuth(mock.config)
         self._rate: dict[tuple[str, int], int] = defaultdict(int)
         self._rate_lock = threading.Lock()
 
@@ -68,14 +68,15 @@ class MockApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         limit = self.mock.config.max_request_content_length
         body, too_large = await _read_body(receive, limit, int(headers.get("content-length") or 0))
-        ctx = Ctx(scope["method"], scope["path"], _query(scope), headers, body, _base(scope, headers),
-                  (scope.get("client") or ("", 0))[0])
+        client = scope.get("client") or ("", 0)
+        ctx = Ctx(scope["method"], scope["path"], _query(scope), headers, body, _base(scope, headers), client[0],
+                  connection=f"{client[0]}:{client[1]}")
         answer = await self._handle(ctx, too_large, receive)
         if answer is None:
             return  # the client went away while its request hung: nothing to send
         status, payload, extra = answer
         out_headers = [(b"content-type", JSON_TYPE.encode())]
-        for name, values in (extra or {}).items():  # a list value = the header repeated
+        for name, values in {**(extra or {}), **ctx.reply_headers}.items():  # a list value = the header repeated
             for value in values if isinstance(values, list) else [values]:
                 out_headers.append((name.lower().encode(), str(value).encode()))
         if self.mock.config.gzip and len(payload) >= GZIP_MIN_BYTES and "gzip" in headers.get("accept-encoding", ""):
@@ -95,9 +96,9 @@ class MockApp:
             return _error(413, f"The request content length exceeds the maximum allowed ({limit} bytes).")
         if self._rate_limited(ctx.client):
             return _error(429, "Rate limit was reached.", {"Retry-After": "1"})
-        if self._auth and ctx.headers.get("authorization", "") not in self._auth:
-            return 401, orjson.dumps({"Message": "Authorization has been denied for this request."}), \
-                {"WWW-Authenticate": _challenges(self.mock.config, ctx)}
+        answered = self._auth.gate(ctx)  # 401s and the token endpoint (mock_pi/auth.py)
+        if answered:
+            return answered
         if self.mock.config.csrf_defense and ctx.method in UNSAFE_METHODS and "x-requested-with" not in ctx.headers:
             return _error(403, "The request is missing the 'X-Requested-With' header required by the server's "
                                "CSRF defence (EnableCSRFDefense).")
@@ -177,13 +178,6 @@ async def _client_left_within(receive, seconds: float) -> bool:
             return True
 
 
-def _challenges(config: MockConfig, ctx: Ctx) -> list[str]:
-    """``WWW-Authenticate`` values of a 401, one per accepted scheme (PI names its host as the realm)."""
-    realm = ctx.headers.get("host", "localhost").rsplit(":", 1)[0]
-    out = [f'Basic realm="{realm}"'] if config.username is not None else []
-    return out + (["Bearer"] if config.bearer_token else [])
-
-
 async def _read_body(receive, limit: int, declared: int) -> tuple[bytes, bool]:
     chunks, size, more = [], 0, True
     while more:
@@ -206,16 +200,6 @@ def _base(scope, headers: dict[str, str]) -> str:
         server = scope.get("server") or ("localhost", None)
         host = f"{server[0]}:{server[1]}" if server[1] else server[0]
     return f"{scope.get('scheme', 'http')}://{host}/piwebapi/"
-
-
-def _accepted_credentials(config: MockConfig) -> set[str]:
-    accepted = set()
-    if config.username is not None:
-        creds = base64.b64encode(f"{config.username}:{config.password or ''}".encode()).decode()
-        accepted.add(f"Basic {creds}")
-    if config.bearer_token:
-        accepted.add(f"Bearer {config.bearer_token}")
-    return accepted
 
 
 def _register_admin(router: Router, mock: MockPI) -> None:

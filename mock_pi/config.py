@@ -45,6 +45,15 @@ class MockConfig:
     username: str | None = None
     password: str | None = None
     bearer_token: str | None = None
+    # More auth (mock_pi/auth.py): schemes offered (empty: implied by the credentials above), a
+    # DOMAIN:USER:PASSWORD users file (Basic, NTLM), client credentials for the token endpoint and the
+    # lifetime of its tokens, the Kerberos service keytab (negotiate).
+    auth: tuple[str, ...] = ()
+    users_file: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    token_lifetime_seconds: float = 3600.0
+    keytab: str | None = None
     faults: dict = field(default_factory=dict)  # mock_pi.faults.FaultSettings fields
     # More server settings (docs/pi-web-api.md#server-limits; the CSRF header: #batch): 0 = no rate limit (PI's default is 1000/s).
     rate_limit_per_second: int = 0
@@ -70,6 +79,7 @@ class MockConfig:
         data["now"] = parse_iso(data["now"]) if data.get("now") else None
         data["expansions"] = tuple(Expansion(parse_iso(e["at"]), int(e["tags"])) for e in data.get("expansions", []))
         data["max_returned_items_for"] = tuple((str(p), int(n)) for p, n in data.get("max_returned_items_for", ()))
+        data["auth"] = tuple(data.get("auth", ()))
         return cls(**data)
 
     @classmethod

@@ -75,6 +75,8 @@ class Ctx:
     body: bytes = b""
     base: str = "http://localhost/piwebapi/"  # for absolute Links
     client: str = ""
+    connection: str = ""  # host:port of the TCP connection (NTLM authenticates connections)
+    reply_headers: dict = field(default_factory=dict)  # sent with whatever answers the request (auth)
     route: dict[str, str] = field(default_factory=dict)  # path parameters
     prefetched: dict | None = None  # batch: results computed for many sub-requests at once
 

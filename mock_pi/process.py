@@ -34,7 +34,8 @@ def running_mock(*args: str, port: int | None = None, startup_timeout: float = 3
         [sys.executable, "-m", "mock_pi", "--host", "127.0.0.1", "--port", str(port), *args],
         stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None, text=True,
     )
-    url = f"http://127.0.0.1:{port}/piwebapi"
+    tls = any(a in ("--tls", "--tls-cert") for a in args)
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/piwebapi"
     try:
         deadline = time.monotonic() + startup_timeout
         while True:
@@ -42,7 +43,7 @@ def running_mock(*args: str, port: int | None = None, startup_timeout: float = 3
                 output = process.stdout.read() if process.stdout else ""
                 raise RuntimeError(f"mock_pi exited early (code {process.returncode}): {output}")
             try:
-                if httpx.get(url, timeout=1.0).status_code in (200, 401):
+                if httpx.get(url, timeout=1.0, verify=not tls).status_code in (200, 401):  # TLS: checked by tests
                     break
             except httpx.TransportError:
                 pass

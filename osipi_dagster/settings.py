@@ -5,7 +5,8 @@ the load with one error that lists each wrong variable, the value given and what
 at ``dagster dev`` / ``dagster asset materialize`` start rather than as a surprise hours later. Unset
 variables (or empty ones) take the defaults below; with nothing set the project talks to the bundled mock.
 
-Secrets (``PI_WEB_API_USERNAME``, ``PI_WEB_API_PASSWORD``, ``PI_WEB_API_TOKEN``) are only checked for
+Secrets (``PI_WEB_API_USERNAME``, ``PI_WEB_API_PASSWORD``, ``PI_WEB_API_TOKEN``, ``PI_WEB_API_CLIENT_SECRET``)
+are only checked for
 presence here: their values reach the PI resource as Dagster ``EnvVar``s, resolved at run time, so they
 never appear in run config, the UI or the event log.
 """
@@ -25,7 +26,7 @@ from dagster._utils.schedules import is_valid_cron_string
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 
-SECRET_VARIABLES = ("PI_WEB_API_USERNAME", "PI_WEB_API_PASSWORD", "PI_WEB_API_TOKEN")
+SECRET_VARIABLES = ("PI_WEB_API_USERNAME", "PI_WEB_API_PASSWORD", "PI_WEB_API_TOKEN", "PI_WEB_API_CLIENT_SECRET")
 DEFAULT_PI_WEB_API_URL = "http://127.0.0.1:8010/piwebapi"  # the bundled mock's default port
 
 _TRUE = ("true", "1", "yes", "on")
@@ -101,6 +102,12 @@ def _delta_root(value: str) -> str:
     return value
 
 
+def _ca_bundle(value: str | None) -> str | None:
+    if value is not None and not Path(value).expanduser().exists():
+        raise ValueError("accepted: an existing PEM file or folder of .pem/.crt/.cer files")
+    return value
+
+
 def _pi_interval(value: str) -> str:
     if value and not re.fullmatch(r"\d+(\.\d+)?(s|m|h|d)", value):
         raise ValueError("accepted: a fixed PI interval such as 30s, 1m, 15m, 1h, or empty (no pi_interpolated)")
@@ -133,8 +140,16 @@ class Settings(BaseModel):
     # -- the PI Web API (fields of PIWebAPIResource) -----------------------------------------------
     pi_web_api_url: Annotated[str, AfterValidator(_pi_web_api_url)] = Field(
         DEFAULT_PI_WEB_API_URL, alias="PI_WEB_API_URL")
-    auth: Literal["auto", "anonymous", "basic", "bearer"] = Field("auto", alias="PI_WEB_API_AUTH")
+    auth: Literal["auto", "anonymous", "basic", "bearer", "oidc", "kerberos", "ntlm"] = Field(
+        "auto", alias="PI_WEB_API_AUTH")
+    token_url: str | None = Field(None, alias="PI_WEB_API_TOKEN_URL")
+    client_id: str | None = Field(None, alias="PI_WEB_API_CLIENT_ID")
+    token_scope: str | None = Field(None, alias="PI_WEB_API_TOKEN_SCOPE")
+    mutual_auth: Literal["required", "optional", "disabled"] = Field("required", alias="PI_WEB_API_MUTUAL_AUTH")
+    kerberos_spn: str | None = Field(None, alias="PI_WEB_API_KERBEROS_SPN")
     verify_tls: Bool = Field(True, alias="PI_WEB_API_VERIFY_TLS")
+    ca_bundle: Annotated[str | None, AfterValidator(_ca_bundle)] = Field(None, alias="PI_WEB_API_CA_BUNDLE")
+    os_trust_store: Bool = Field(False, alias="PI_WEB_API_OS_TRUST_STORE")
     transport: Literal["streamsets", "batch"] = Field("streamsets", alias="PI_WEB_API_TRANSPORT")
     connect_timeout_seconds: Seconds = Field(5.0, alias="PI_WEB_API_CONNECT_TIMEOUT_SECONDS")
     read_timeout_seconds: Seconds = Field(30.0, alias="PI_WEB_API_READ_TIMEOUT_SECONDS")
@@ -196,6 +211,12 @@ def _auth_problems(config: Settings) -> list[str]:
         problems.append("PI_WEB_API_AUTH=basic needs PI_WEB_API_USERNAME (and PI_WEB_API_PASSWORD)")
     if config.auth == "bearer" and not config.has_secret("PI_WEB_API_TOKEN"):
         problems.append("PI_WEB_API_AUTH=bearer needs PI_WEB_API_TOKEN")
+    if config.auth == "ntlm" and not config.has_secret("PI_WEB_API_USERNAME"):
+        problems.append("PI_WEB_API_AUTH=ntlm needs PI_WEB_API_USERNAME (DOMAIN\\user) and PI_WEB_API_PASSWORD")
+    if config.auth == "oidc" and not (config.token_url and config.client_id
+                                      and config.has_secret("PI_WEB_API_CLIENT_SECRET")):
+        problems.append("PI_WEB_API_AUTH=oidc needs PI_WEB_API_TOKEN_URL, PI_WEB_API_CLIENT_ID and "
+                        "PI_WEB_API_CLIENT_SECRET")
     if config.has_secret("PI_WEB_API_PASSWORD") and not config.has_secret("PI_WEB_API_USERNAME"):
         problems.append("PI_WEB_API_PASSWORD is set but PI_WEB_API_USERNAME is not")
     return problems

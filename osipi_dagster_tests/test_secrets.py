@@ -14,6 +14,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import polars as pl
 import pytest
 
@@ -136,3 +137,31 @@ def test_bearer_token_runs_store_and_print_no_secret(token_mock, tmp_path):
     assert pl.read_delta(str(workspace.delta / "bronze" / "pi_tag_catalog")).height == len(Universe(CONFIG).tags)
     assert any(".db" in hit for hit in workspace.hits("401"))
     assert_no_secret(workspace)
+
+
+CLIENT_ID = "osipi-client"
+CLIENT_SECRET = "cl1ent-S3cr3t-Zx"
+WRONG_CLIENT_SECRET = "cl1ent-Wr0ng-Qy"
+# Every token the mock issues to CLIENT_ID starts with this (base64 of its first JSON bytes, see mock_pi/auth.py).
+_PAYLOAD_START = f'{{"sub":"{CLIENT_ID}","exp":'.encode()
+ISSUED_TOKEN_PREFIX = base64.urlsafe_b64encode(_PAYLOAD_START[:len(_PAYLOAD_START) // 3 * 3]).decode()
+
+
+def test_oidc_client_credentials_runs_store_and_print_no_secret_nor_token(tmp_path):
+    with running_mock("--tags", str(TAGS), "--now", MOCK_NOW.isoformat(), "--auth", "bearer",
+                      "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET) as server:
+        workspace = Workspace(tmp_path)
+        good = {"PI_WEB_API_URL": server.url, "PI_WEB_API_CLIENT_ID": CLIENT_ID,
+                "PI_WEB_API_CLIENT_SECRET": CLIENT_SECRET,
+                "PI_WEB_API_TOKEN_URL": server.url.removesuffix("/piwebapi") + "/identity/connect/token"}
+        catalog = workspace.materialize(good, "pi_tag_catalog")
+        assert catalog.returncode == 0, catalog.stderr[-3000:]
+        wrong = workspace.materialize({**good, "PI_WEB_API_CLIENT_SECRET": WRONG_CLIENT_SECRET}, "pi_tag_catalog")
+        assert wrong.returncode != 0 and "invalid_client" in wrong.stdout + wrong.stderr
+        issued = httpx.post(good["PI_WEB_API_TOKEN_URL"], data={
+            "grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+    assert issued.json()["access_token"].startswith(ISSUED_TOKEN_PREFIX)  # the needle below is the right one
+    assert pl.read_delta(str(workspace.delta / "bronze" / "pi_tag_catalog")).height == len(Universe(CONFIG).tags)
+    assert_no_secret(workspace)
+    for needle in (CLIENT_SECRET, WRONG_CLIENT_SECRET, ISSUED_TOKEN_PREFIX):
+        assert workspace.hits(needle) == [], f"a secret or token ({needle[:3]}…) was stored or printed"

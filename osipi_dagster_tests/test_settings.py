@@ -53,7 +53,10 @@ WRONG_VALUES = [
     ("OSIPI_PARTITIONS_START", "2026-11-01-00:30", "YYYY-MM-DD-HH:00"),
     ("OSIPI_PARTITIONS_START", "2026-02-30-00:00", "YYYY-MM-DD-HH:00"),
     ("PI_WEB_API_TRANSPORT", "stream", "streamsets / batch"),
-    ("PI_WEB_API_AUTH", "kerberos", "auto / anonymous / basic / bearer"),
+    ("PI_WEB_API_AUTH", "digest", "auto / anonymous / basic / bearer / oidc / kerberos / ntlm"),
+    ("PI_WEB_API_MUTUAL_AUTH", "maybe", "required / optional / disabled"),
+    ("PI_WEB_API_OS_TRUST_STORE", "sometimes", "accepted: true / false"),
+    ("PI_WEB_API_CA_BUNDLE", "/no/such/ca.pem", "an existing PEM file or folder"),
     ("PI_WEB_API_CONNECT_TIMEOUT_SECONDS", "0", "number of seconds > 0"),
     ("PI_WEB_API_CONNECT_TIMEOUT_SECONDS", "inf", "number of seconds > 0"),
     ("PI_WEB_API_READ_TIMEOUT_SECONDS", "-30", "number of seconds > 0"),
@@ -119,6 +122,9 @@ def test_defaults_agree_with_the_resource_defaults():
     ({"PI_WEB_API_AUTH": "basic"}, "PI_WEB_API_USERNAME"),
     ({"PI_WEB_API_AUTH": "bearer", "PI_WEB_API_USERNAME": "svc"}, "PI_WEB_API_TOKEN"),
     ({"PI_WEB_API_PASSWORD": PASSWORD}, "PI_WEB_API_USERNAME"),
+    ({"PI_WEB_API_AUTH": "ntlm", "PI_WEB_API_PASSWORD": PASSWORD}, "PI_WEB_API_USERNAME"),
+    ({"PI_WEB_API_AUTH": "oidc", "PI_WEB_API_CLIENT_ID": "c", "PI_WEB_API_CLIENT_SECRET": PASSWORD},
+     "PI_WEB_API_TOKEN_URL"),
 ])
 def test_incomplete_credentials_are_refused(environ, named):
     message = settings_error(environ)

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
+from osipi_dagster.pi.auth import auth_failure_summary
 from osipi_dagster.pi.errors import (
     PIAuthenticationError,
     PIConnectionError,
@@ -254,7 +255,8 @@ class PIWebAPIClient:
         if status in (401, 403):
             message = (body or {}).get("Message") if isinstance(body, dict) else None
             raise PIAuthenticationError("PI Web API refused the credentials", url=url, status=status,
-                                        errors=[message] if message else _errors(body))
+                                        errors=([message] if message else _errors(body)) +
+                                        [auth_failure_summary(response)])
         if status >= 400:
             errors = _errors(body) or [response.text[:300]]
             limit = announced_limit(status, errors)

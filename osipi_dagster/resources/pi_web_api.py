@@ -6,10 +6,10 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Literal
 
-import httpx
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
+from osipi_dagster.pi.auth import AuthConfig, build_auth, connection_bound_transport, tls_verify
 from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
 from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.settings import pi_web_api_url_problem
@@ -18,20 +18,31 @@ from osipi_dagster.settings import pi_web_api_url_problem
 class PIWebAPIResource(ConfigurableResource):
     """Connection to one PI Web API (a real server or the bundled mock).
 
-    Auth is ``auto`` by default: a token means Bearer, a username means Basic, neither means anonymous.
-    Secrets come from ``EnvVar`` (see ``resources/__init__.py``); nothing secret is stored in run config, and
-    ``base_url`` refuses credentials (they would show wherever the URL is shown).
+    Auth is ``auto`` by default: a token means Bearer, a client id + token URL mean OpenID Connect client
+    credentials, a username means Basic, a Kerberos keytab/ticket cache (``KRB5_CLIENT_KTNAME``/``KRB5CCNAME``)
+    means Kerberos, nothing means anonymous (see ``osipi_dagster.pi.auth``). Secrets come from ``EnvVar``
+    (see ``resources/__init__.py``); nothing secret is stored in run config, and ``base_url`` refuses
+    credentials (they would show wherever the URL is shown).
     """
 
     # Validation errors must not echo what was given (a URL with a password, a token in the wrong field).
     model_config = ConfigDict(hide_input_in_errors=True)
 
     base_url: str = Field(description="PI Web API root, e.g. https://pi.example.com/piwebapi (no user:password@)")
-    auth: Literal["auto", "anonymous", "basic", "bearer"] = "auto"
-    username: str | None = None
+    auth: Literal["auto", "anonymous", "basic", "bearer", "oidc", "kerberos", "ntlm"] = "auto"
+    username: str | None = Field(default=None, description="Basic / NTLM user (NTLM: DOMAIN\\user)")
     password: str | None = None
     token: str | None = Field(default=None, description="Bearer (OpenID Connect) access token")
-    verify_tls: bool = True
+    token_url: str | None = Field(default=None, description="OpenID Connect token endpoint (client credentials)")
+    client_id: str | None = None
+    client_secret: str | None = None
+    token_scope: str | None = Field(default=None, description="Scope requested with client credentials")
+    mutual_auth: Literal["required", "optional", "disabled"] = Field(
+        default="required", description="Kerberos: must the server prove its identity")
+    kerberos_spn: str | None = Field(default=None, description="Service principal; default HTTP/<URL host>")
+    verify_tls: bool = Field(default=True, description="false only for a test server: warns loudly")
+    ca_bundle: str | None = Field(default=None, description="PEM file or folder of CAs to trust (corporate CA)")
+    os_trust_store: bool = Field(default=False, description="Trust the operating system's CA store")
     connect_timeout_seconds: float = Field(default=5.0, gt=0, description="Seconds allowed to open a connection")
     timeout_seconds: float = Field(
         default=30.0, gt=0,
@@ -58,31 +69,25 @@ class PIWebAPIResource(ConfigurableResource):
             raise ValueError(problem)
         return url
 
-    def _http_auth(self) -> httpx.Auth | None:
-        method = self.auth
-        if method == "auto":
-            method = "bearer" if self.token else "basic" if self.username else "anonymous"
-        if method == "basic":
-            if not self.username:
-                raise ValueError("PI Web API auth 'basic' needs a username (PI_WEB_API_USERNAME)")
-            return httpx.BasicAuth(self.username, self.password or "")
-        if method == "bearer":
-            if not self.token:
-                raise ValueError("PI Web API auth 'bearer' needs a token (PI_WEB_API_TOKEN)")
-            return _BearerAuth(self.token)
-        return None
-
     def make_client(self) -> PIWebAPIClient:
         """A new client; the caller closes it (``with resource.make_client() as client``)."""
+        verify = tls_verify(self.verify_tls, self.ca_bundle, self.os_trust_store)
+        auth = build_auth(self.auth_config(), self.base_url, verify)
         return PIWebAPIClient(
             self.base_url,
-            auth=self._http_auth(),
-            verify_tls=self.verify_tls,
+            auth=auth,
+            verify_tls=verify,
             timeout_seconds=self.timeout_seconds,
             connect_timeout_seconds=self.connect_timeout_seconds,
             max_connections=max(self.max_concurrent_requests, 1),
             retry=RetryPolicy(max_attempts=self.max_retries),
+            transport=connection_bound_transport(self.base_url, verify, auth),
         )
+
+    def auth_config(self) -> AuthConfig:
+        return AuthConfig(mode=self.auth, username=self.username, password=self.password, token=self.token,
+                          token_url=self.token_url, client_id=self.client_id, client_secret=self.client_secret,
+                          scope=self.token_scope, mutual_auth=self.mutual_auth, kerberos_spn=self.kerberos_spn)
 
     @contextmanager
     def yield_for_execution(self, context: InitResourceContext):
@@ -109,11 +114,3 @@ class PIWebAPIResource(ConfigurableResource):
             progress=progress,
         )
 
-
-class _BearerAuth(httpx.Auth):
-    def __init__(self, token: str):
-        self._header = f"Bearer {token}"
-
-    def auth_flow(self, request: httpx.Request):
-        request.headers["Authorization"] = self._header
-        yield request
