@@ -1,5 +1,6 @@
 """``pi_timeseries``: every recorded value, hourly partitions; a rerun replaces exactly its hours."""
 
+import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -39,13 +40,18 @@ def timeseries_batches(extractor: RecordedExtractor, tags: pl.DataFrame,
              f"{stats.retried_streams} retried alone, {extractor.client.stats.retries} request retries)")
 
 
+# Hours per backfill run (OSIPI_BACKFILL_PARTITIONS_PER_RUN); 0 = the whole selected range in one run.
+PARTITIONS_PER_RUN = int(os.getenv("OSIPI_BACKFILL_PARTITIONS_PER_RUN", "24"))
+
+
 @asset(
     group_name="bronze",
     kinds={"polars", "deltalake"},
     partitions_def=hourly_partitions,
-    # One run per selected range (also what `dagster asset materialize --partition-range` needs);
-    # the output streams hour by hour, so memory does not grow with the range.
-    backfill_policy=BackfillPolicy.single_run(),
+    # A backfill is split into runs of OSIPI_BACKFILL_PARTITIONS_PER_RUN hours (default 24) that a launcher can
+    # spread over workers: each commits on its own and a failure costs one chunk. 0 = one run per range, which
+    # `dagster asset materialize --partition-range` requires. A run streams hour by hour (bounded memory).
+    backfill_policy=BackfillPolicy.multi_run(PARTITIONS_PER_RUN) if PARTITIONS_PER_RUN else BackfillPolicy.single_run(),
     # A conflicting concurrent commit or a transient PI outage: run the step again.
     retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
     metadata={"schema": "bronze", "partition_expr": "timestamp"},

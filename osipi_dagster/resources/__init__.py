@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 from dagster import EnvVar
-from dagster_deltalake import LocalConfig, S3Config
 
 from osipi_dagster.resources.delta_io_manager import WindowedDeltaLakePolarsIOManager
 from osipi_dagster.resources.lakehouse import DeltaLakehouse
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
+from osipi_dagster.resources.storage import client_config, storage_config
 
 DEFAULT_PI_WEB_API_URL = "http://127.0.0.1:8010/piwebapi"  # the bundled mock's default port
 DEFAULT_DELTA_ROOT = ".osipi/delta"
@@ -28,7 +28,7 @@ def _flag(name: str, default: bool) -> bool:
 
 
 def delta_root() -> str:
-    """``OSIPI_DELTA_ROOT``: a local folder (made absolute) or an ``s3://`` URI."""
+    """``OSIPI_DELTA_ROOT``: a local folder (made absolute) or an object store URI (see ``resources.storage``)."""
     root = os.getenv("OSIPI_DELTA_ROOT", DEFAULT_DELTA_ROOT)
     return root if "://" in root else str(Path(root).expanduser().resolve())
 
@@ -49,11 +49,11 @@ def pi_web_api_from_env() -> PIWebAPIResource:
 
 def build_resources(pi: PIWebAPIResource, root: str) -> dict:
     """Every resource the definitions need, for one PI Web API and one Delta root (env, tests, benchmarks)."""
-    storage = S3Config() if root.startswith("s3://") else LocalConfig()
+    storage = {"storage_options": storage_config(root), "client_options": client_config(root)}
     return {
         "pi": pi,
-        "io_manager": WindowedDeltaLakePolarsIOManager(root_uri=root, storage_options=storage),
-        "lakehouse": DeltaLakehouse(root_uri=root),
+        "io_manager": WindowedDeltaLakePolarsIOManager(root_uri=root, **storage),
+        "lakehouse": DeltaLakehouse(root_uri=root, **storage),
     }
 
 
