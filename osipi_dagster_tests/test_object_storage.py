@@ -156,3 +156,5 @@ def test_concurrent_partition_runs_into_one_s3_table(mock_pi_url, s3_env):
     expected = expected_timeseries(MOCK_CONFIG, FIRST_HOUR, last)
     assert rows.height == expected.height > 0
     assert comparable(rows).equals(comparable(expected))
+    # The sensors' reader gets the same storage options and sees the same table.
+    assert resources["lakehouse"].scan("bronze", "pi_timeseries").select(pl.len()).collect().item() == rows.height
