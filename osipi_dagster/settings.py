@@ -70,6 +70,17 @@ def _strict_bool(value: object) -> object:
     return value
 
 
+def env_flag(name: str) -> bool | None:
+    """A boolean variable that is not one of ours (e.g. ``AWS_ALLOW_HTTP``), parsed as strictly as ours."""
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return None
+    try:
+        return bool(_strict_bool(value))
+    except ValueError:
+        raise SettingsError(f"{name}={value!r}: accepted: true/false, 1/0, yes/no, on/off") from None
+
+
 def _pi_web_api_url(value: str) -> str:
     problem = pi_web_api_url_problem(value, "PI_WEB_API_URL")
     if problem:
@@ -97,8 +108,11 @@ def _partitions_start(value: str) -> str:
 
 
 def _delta_root(value: str) -> str:
-    if "://" in value and not value.startswith("s3://"):
-        raise ValueError("accepted: a folder or s3://bucket/prefix")
+    from osipi_dagster.resources.storage import STORE_BY_SCHEME  # the schemes the IO manager can write to
+
+    scheme = value.partition("://")[0].lower() if "://" in value else ""
+    if scheme and scheme != "file" and scheme not in STORE_BY_SCHEME:
+        raise ValueError(f"accepted: a folder or {', '.join(f'{s}://…' for s in STORE_BY_SCHEME)}")
     return value
 
 
@@ -163,6 +177,8 @@ class Settings(BaseModel):
     delta_root: Annotated[str, AfterValidator(_delta_root)] = Field(".osipi/delta", alias="OSIPI_DELTA_ROOT")
     partitions_start: Annotated[str, AfterValidator(_partitions_start)] = Field(
         "2026-11-01-00:00", alias="OSIPI_PARTITIONS_START")
+    # 0: a backfill is one run (what `dagster asset materialize --partition-range` needs); production: 24.
+    backfill_partitions_per_run: WholeNumber = Field(0, ge=0, alias="OSIPI_BACKFILL_PARTITIONS_PER_RUN")
     settle_hours: WholeNumber = Field(3, ge=1, alias="OSIPI_SETTLE_HOURS")
     hourly_cron: Cron = Field("5 * * * *", alias="OSIPI_HOURLY_CRON")
     daily_cron: Cron = Field("15 0 * * *", alias="OSIPI_DAILY_CRON")
@@ -177,7 +193,7 @@ class Settings(BaseModel):
 
     @property
     def delta_root_uri(self) -> str:
-        """``OSIPI_DELTA_ROOT`` as the IO manager needs it: an ``s3://`` URI, or a folder made absolute."""
+        """``OSIPI_DELTA_ROOT`` as the IO manager needs it: an object store URI, or a folder made absolute."""
         root = self.delta_root
         return root if "://" in root else str(Path(root).expanduser().resolve())
 

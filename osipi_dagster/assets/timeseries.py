@@ -12,6 +12,7 @@ from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.pi.errors import PIWebAPIError
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
+from osipi_dagster.settings import get_settings
 from osipi_dagster.transforms.timeseries import TIMESERIES_SCHEMA, timeseries_frame
 
 ARROW_SCHEMA = pl.DataFrame(schema=TIMESERIES_SCHEMA).to_arrow().schema
@@ -48,13 +49,18 @@ def timeseries_batches(controller: BatchController, tags: pl.DataFrame,
              f"{stats.retried_streams} retried alone, {controller.client.stats.retries} request retries)")
 
 
+# Hours per backfill run (OSIPI_BACKFILL_PARTITIONS_PER_RUN); 0 = the whole selected range in one run.
+PARTITIONS_PER_RUN = get_settings().backfill_partitions_per_run
+
+
 @asset(
     group_name="bronze",
     kinds={"polars", "deltalake"},
     partitions_def=hourly_partitions,
-    # One run per selected range (also what `dagster asset materialize --partition-range` needs);
-    # the output streams hour by hour, so memory does not grow with the range.
-    backfill_policy=BackfillPolicy.single_run(),
+    # A backfill is split into runs of OSIPI_BACKFILL_PARTITIONS_PER_RUN hours (production: 24) that a launcher
+    # can spread over workers: each commits on its own and a failure costs one chunk. 0 (the default) = one run
+    # per range, which `dagster asset materialize --partition-range` requires. A run streams hour by hour.
+    backfill_policy=BackfillPolicy.multi_run(PARTITIONS_PER_RUN) if PARTITIONS_PER_RUN else BackfillPolicy.single_run(),
     # A conflicting concurrent commit or a transient PI outage: run the step again.
     retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
     metadata={"schema": "bronze", "partition_expr": "timestamp"},

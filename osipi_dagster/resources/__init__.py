@@ -4,11 +4,11 @@ mock and a real PI server. Secrets are passed as ``EnvVar`` (resolved at run tim
 from __future__ import annotations
 
 from dagster import EnvVar
-from dagster_deltalake import LocalConfig, S3Config
 
 from osipi_dagster.resources.delta_io_manager import WindowedDeltaLakePolarsIOManager
 from osipi_dagster.resources.lakehouse import DeltaLakehouse
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
+from osipi_dagster.resources.storage import client_config, storage_config
 from osipi_dagster.settings import Settings, get_settings
 
 
@@ -53,11 +53,11 @@ def pi_web_api_from_env() -> PIWebAPIResource:
 
 def build_resources(pi: PIWebAPIResource, root: str) -> dict:
     """Every resource the definitions need, for one PI Web API and one Delta root (env, tests, benchmarks)."""
-    storage = S3Config() if root.startswith("s3://") else LocalConfig()
+    storage = {"storage_options": storage_config(root), "client_options": client_config(root)}
     return {
         "pi": pi,
-        "io_manager": WindowedDeltaLakePolarsIOManager(root_uri=root, storage_options=storage),
-        "lakehouse": DeltaLakehouse(root_uri=root),
+        "io_manager": WindowedDeltaLakePolarsIOManager(root_uri=root, **storage),
+        "lakehouse": DeltaLakehouse(root_uri=root, **storage),
     }
 
 
