@@ -23,7 +23,7 @@ from osipi_dagster.assets import (
 )
 from osipi_dagster.transforms.metrics import hourly_metrics
 from osipi_dagster_tests.conftest import MOCK_CONFIG
-from osipi_dagster_tests.test_af import load_af
+from osipi_dagster_tests.assets.test_af import load_af
 
 HOURS = ["2026-11-20-08:00", "2026-11-20-09:00", "2026-11-20-10:00"]
 UTC = timezone.utc

@@ -16,7 +16,7 @@ from mock_pi.universe import Universe
 from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
 from osipi_dagster_tests.conftest import MOCK_CONFIG, MOCK_NOW
-from osipi_dagster_tests.test_extraction import comparable, expected_raw
+from osipi_dagster_tests.pi.test_batch_controller import comparable, expected_raw
 
 START = MOCK_NOW - timedelta(hours=3)
 END = START + timedelta(hours=1)
