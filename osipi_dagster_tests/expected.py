@@ -10,6 +10,8 @@ import polars as pl
 from mock_pi import signals
 from mock_pi.config import MockConfig
 from mock_pi.universe import Universe
+from osipi_dagster.pi.values import RAW_SCHEMA
+from osipi_dagster_tests.helpers import MOCK_CONFIG
 
 COLUMNS = ["tag_webid", "tag_name", "timestamp", "sequence", "value", "value_text", "good", "questionable",
            "substituted", "annotated", "units"]
@@ -68,3 +70,15 @@ def expected_timeseries(config: MockConfig, start: datetime, end: datetime, now:
 def comparable(frame: pl.DataFrame) -> pl.DataFrame:
     """Same columns in the same order, sorted by the table key, for exact equality checks."""
     return frame.select(COLUMNS).sort(["tag_webid", "timestamp", "sequence"])
+
+
+def comparable_raw(raw: pl.DataFrame) -> pl.DataFrame:
+    """Extracted raw rows with an ordinal per (tag, timestamp), sorted: equal frames hold exactly the same events."""
+    return (raw.select(list(RAW_SCHEMA))
+            .with_columns(sequence=pl.int_range(pl.len(), dtype=pl.Int32).over(["tag_webid", "timestamp"]))
+            .sort(["tag_webid", "timestamp", "sequence"]))
+
+
+def expected_raw(webids: list[str], start: datetime, end: datetime, config: MockConfig = MOCK_CONFIG) -> pl.DataFrame:
+    """What extracting ``webids`` over ``[start, end)`` from the mock serving ``config`` must return."""
+    return comparable_raw(expected_timeseries(config, start, end, webids=set(webids)))

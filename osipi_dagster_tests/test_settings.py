@@ -20,7 +20,7 @@ from osipi_dagster.assets import pi_af_elements
 from osipi_dagster.resources import build_resources, pi_web_api_resource
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.settings import SECRET_VARIABLES, SettingsError, load_settings, variables
-from osipi_dagster_tests.conftest import MOCK_CONFIG
+from osipi_dagster_tests.helpers import MOCK_CONFIG
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 PASSWORD = "S3cr3t-Pa55"

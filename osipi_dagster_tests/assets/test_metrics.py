@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 import polars as pl
 import pytest
@@ -21,9 +21,7 @@ from osipi_dagster.assets import (
     pi_tag_catalog,
     pi_timeseries,
 )
-from osipi_dagster.transforms.metrics import hourly_metrics
-from osipi_dagster_tests.conftest import MOCK_CONFIG
-from osipi_dagster_tests.assets.test_af import load_af
+from osipi_dagster_tests.helpers import MOCK_CONFIG, hour_window, load_af, range_tags
 
 HOURS = ["2026-11-20-08:00", "2026-11-20-09:00", "2026-11-20-10:00"]
 UTC = timezone.utc
@@ -72,20 +70,6 @@ def assert_metrics_match(table: pl.DataFrame, rows: list[dict]) -> None:
                 assert math.isclose(got, exp, rel_tol=1e-9, abs_tol=1e-9), (column, got, exp)
 
 
-def test_time_weighting_convention():
-    """A bad event stops the previous value's span; the last value holds to the end of the hour."""
-    t = datetime(2026, 1, 1, 5, tzinfo=UTC)
-    frame = pl.DataFrame({
-        "tag_webid": ["A"] * 4, "tag_name": ["a"] * 4, "units": ["bar"] * 4,
-        "timestamp": [t, t + timedelta(minutes=15), t + timedelta(minutes=30), t + timedelta(minutes=45)],
-        "sequence": [0] * 4, "value": [10.0, 20.0, None, 40.0], "good": [True, True, False, True],
-    }, schema_overrides={"timestamp": pl.Datetime("us", "UTC"), "sequence": pl.Int32})
-    row = hourly_metrics(frame).row(0, named=True)
-    assert row["time_weighted_mean"] == pytest.approx((10 * 15 + 20 * 15 + 40 * 15) / 45)
-    assert (row["count"], row["good_count"], row["share_good"]) == (4, 3, 0.75)
-    assert (row["min"], row["max"], row["first"], row["last"]) == (10.0, 40.0, 10.0, 40.0)
-
-
 @pytest.fixture(scope="module")
 def loaded(mock_pi_url, tmp_path_factory):
     """Catalog and AF, then hour 1 alone, then hours 2-3 as one range run, each with the gold metrics."""
@@ -98,16 +82,14 @@ def loaded(mock_pi_url, tmp_path_factory):
         assert materialize(assets, selection=selection, partition_key=HOURS[0], resources=resources,
                            instance=instance).success
         assert materialize(assets, selection=selection, resources=resources, instance=instance,
-                           tags={"dagster/asset_partition_range_start": HOURS[1],
-                                 "dagster/asset_partition_range_end": HOURS[2]}).success
+                           tags=range_tags(HOURS[1], HOURS[2])).success
     return root
 
 
 def test_metrics_equal_independent_computation(loaded):
     timeseries = pl.read_delta(str(loaded / "bronze" / "pi_timeseries"))
     table = pl.read_delta(str(loaded / "gold" / "pi_metrics_hourly"))
-    assert table["hour"].unique().sort().to_list() == [
-        datetime.strptime(h, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC) for h in HOURS]
+    assert table["hour"].unique().sort().to_list() == [hour_window(h)[0] for h in HOURS]
     assert table["count"].sum() == timeseries.height
     assert table.filter(pl.col("good_count") < pl.col("count")).height > 0  # bad values are in the mix
     assert table.filter(pl.col("time_weighted_mean").is_null()).height > 0  # string tags have no numbers

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 import polars as pl
 import pytest
@@ -14,15 +13,10 @@ from osipi_dagster.definitions import defs
 from osipi_dagster.resources import build_resources
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.transforms.timeseries import KEY
-from osipi_dagster_tests.conftest import MOCK_CONFIG
+from osipi_dagster_tests.helpers import MOCK_CONFIG, hour_window
 from osipi_dagster_tests.expected import comparable, expected_timeseries
 
 HOURS = ["2026-11-20-09:00", "2026-11-20-10:00"]
-
-
-def _hour(key: str) -> tuple[datetime, datetime]:
-    start = datetime.strptime(key, "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc)
-    return start, start.replace(hour=start.hour + 1)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +61,7 @@ def test_catalog_has_every_tag_once(loaded):
 def test_timeseries_equals_generator(loaded):
     table = pl.read_delta(str(loaded / "bronze" / "pi_timeseries"))
     assert table.select(KEY).is_duplicated().sum() == 0
-    expected = pl.concat([expected_timeseries(MOCK_CONFIG, *_hour(key)) for key in HOURS])
+    expected = pl.concat([expected_timeseries(MOCK_CONFIG, *hour_window(key)) for key in HOURS])
     assert table.height == expected.height > 500 * 2 * 50
     assert comparable(table).equals(comparable(expected))
     # Every kind of value made it through: numbers, digital states, strings, system states.
@@ -85,6 +79,6 @@ def test_rematerialising_a_partition_changes_nothing(loaded, resources):
     assert result.success
     after = comparable(pl.read_delta(path))
     assert after.equals(before)
-    start, end = _hour(HOURS[1])
+    start, end = hour_window(HOURS[1])
     rows = result.asset_materializations_for_node("pi_timeseries")[0].metadata["dagster/row_count"].value
     assert rows == before.filter(pl.col("timestamp").is_between(start, end, closed="left")).height

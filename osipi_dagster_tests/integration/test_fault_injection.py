@@ -17,7 +17,7 @@ from mock_pi.process import running_mock
 from osipi_dagster.assets import pi_tag_catalog, pi_timeseries
 from osipi_dagster.resources import build_resources
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
-from osipi_dagster_tests.conftest import MockFaults
+from osipi_dagster_tests.helpers import MockFaults, hour_key, range_tags
 from osipi_dagster_tests.expected import comparable, expected_timeseries
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
@@ -30,10 +30,6 @@ FAULT_MIX = {
     "item_webexception_rate": 0.02, "item_errors_rate": 0.01, "batch_item_rate": 0.02,
     "hang_rate": 0.01, "hang_seconds": 5, "latency_ms": 1, "latency_jitter_ms": 3,
 }
-
-
-def key(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d-%H:%M")
 
 
 def failures(result) -> str:
@@ -58,8 +54,7 @@ def run(resources: dict, tags: dict | None = None, catalog: bool = True):
         return materialize([pi_tag_catalog, pi_timeseries],
                            selection=[pi_tag_catalog, pi_timeseries] if catalog else [pi_timeseries],
                            resources=resources, instance=instance, raise_on_error=False,
-                           tags=tags or {"dagster/asset_partition_range_start": key(FIRST),
-                                         "dagster/asset_partition_range_end": key(LAST)})
+                           tags=tags or range_tags(hour_key(FIRST), hour_key(LAST)))
 
 
 @pytest.mark.parametrize("transport", ["streamsets", "batch"])
@@ -96,11 +91,10 @@ def test_wrong_credentials_fail_at_once_without_step_retries(tmp_path):
 
 
 def test_a_reversed_range_is_refused_up_front(big_mock, tmp_path):
-    assert run(resources(big_mock, tmp_path, "streamsets"), tags={"dagster/partition": key(FIRST)}).success
+    assert run(resources(big_mock, tmp_path, "streamsets"), tags={"dagster/partition": hour_key(FIRST)}).success
     began = time.monotonic()
     result = run(resources(big_mock, tmp_path, "streamsets"), catalog=False,
-                 tags={"dagster/asset_partition_range_start": key(LAST),
-                       "dagster/asset_partition_range_end": key(FIRST)})
+                 tags=range_tags(hour_key(LAST), hour_key(FIRST)))
     assert not result.success
     assert time.monotonic() - began < 8
     assert "is reversed: give the earlier hour first" in failures(result)
@@ -127,7 +121,7 @@ def test_awkward_names_and_dense_tags_land_exactly(limits_mock, tmp_path, transp
     from mock_pi.universe import Universe
 
     hour = NOW - timedelta(hours=2)
-    assert run(resources(limits_mock, tmp_path, transport), tags={"dagster/partition": key(hour)}).success
+    assert run(resources(limits_mock, tmp_path, transport), tags={"dagster/partition": hour_key(hour)}).success
     catalog = pl.read_delta(str(tmp_path / "bronze" / "pi_tag_catalog"))
     universe = Universe(LIMITS_CONFIG)
     awkward = [t for t in universe.tags if t.custom_descriptor is not None]

@@ -11,7 +11,6 @@ import base64
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -21,7 +20,7 @@ from mock_pi.config import MockConfig
 from mock_pi.process import running_mock
 from mock_pi.universe import Universe
 from osipi_dagster.settings import variables
-from osipi_dagster_tests.conftest import MOCK_NOW
+from osipi_dagster_tests.helpers import MOCK_NOW, hour_window
 from osipi_dagster_tests.expected import comparable, expected_timeseries
 
 TAGS = 40
@@ -111,9 +110,9 @@ def test_basic_auth_runs_store_and_print_no_secret(basic_mock, tmp_path):
     universe = Universe(CONFIG)
     catalog_table = pl.read_delta(str(workspace.delta / "bronze" / "pi_tag_catalog"))
     assert sorted(catalog_table["webid"]) == sorted(tag.webid for tag in universe.tags)
-    start = datetime.strptime(PARTITION, "%Y-%m-%d-%H:%M").replace(tzinfo=MOCK_NOW.tzinfo)
+    start, end = hour_window(PARTITION)
     table = pl.read_delta(str(workspace.delta / "bronze" / "pi_timeseries"))
-    expected = expected_timeseries(CONFIG, start, start + timedelta(hours=1), universe=universe)
+    expected = expected_timeseries(CONFIG, start, end, universe=universe)
     assert comparable(table).equals(comparable(expected))
 
     # The search looks where Dagster keeps runs: the event log holds the URL and the failure's status.

@@ -1,7 +1,8 @@
 """Partitions as watermarks, across simulated hours of an evolving mock PI System.
 
-Time moves by restarting the mock server process with a later frozen ``--now``; the automation and the
-sensor are evaluated with Dagster's own evaluation functions at the matching instants.
+Time moves by restarting the mock server process with a later frozen ``--now``; the sensor is evaluated
+with Dagster's own evaluation functions at the matching instants (the automation conditions alone are in
+``test_automation.py``).
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ from datetime import datetime, timedelta, timezone
 
 import polars as pl
 from dagster import (
-    AssetKey,
-    AssetMaterialization,
     DagsterInstance,
     SensorResult,
     SkipReason,
     build_sensor_context,
-    evaluate_automation_conditions,
     materialize,
 )
 
@@ -25,12 +23,12 @@ from mock_pi.config import Expansion, MockConfig
 from mock_pi.process import running_mock
 from mock_pi.universe import Universe
 from osipi_dagster.assets import pi_tag_catalog, pi_timeseries
-from osipi_dagster.definitions import defs
 from osipi_dagster.resources import build_resources
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.sensors import new_tags
 from osipi_dagster.transforms.timeseries import KEY
 from osipi_dagster_tests.expected import comparable, expected_timeseries
+from osipi_dagster_tests.helpers import hour_key, mock_args, range_tags
 
 UTC = timezone.utc
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -40,29 +38,17 @@ def at(hour: int, minute: int = 0) -> datetime:
     return DAY + timedelta(hours=hour, minutes=minute)
 
 
-def key(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d-%H:%M")
-
-
-def mock_args(config: MockConfig, now: datetime) -> list[str]:
-    args = ["--tags", str(config.tags), "--seed", str(config.seed), "--now", now.isoformat(),
-            "--late-lag", str(config.late_lag_seconds)]
-    for expansion in config.expansions:
-        args += ["--expansion", f"{expansion.at.isoformat()}={expansion.tags}"]
-    return args
-
-
 def load(resources: dict, first: datetime, last: datetime | None = None, *, catalog: bool = False,
          tags: dict | None = None) -> None:
     """Materialise ``pi_timeseries`` for the hours ``first..last`` (one range run), optionally the catalog."""
     run_tags = dict(tags or {})
     if last is not None and last != first:
-        run_tags |= {"dagster/asset_partition_range_start": key(first), "dagster/asset_partition_range_end": key(last)}
+        run_tags |= range_tags(hour_key(first), hour_key(last))
     selection = [pi_tag_catalog, pi_timeseries] if catalog else [pi_timeseries]
     with DagsterInstance.ephemeral() as instance:
         result = materialize([pi_tag_catalog, pi_timeseries], selection=selection, resources=resources,
                              instance=instance, tags=run_tags,
-                             partition_key=None if "dagster/asset_partition_range_start" in run_tags else key(first))
+                             partition_key=None if "dagster/asset_partition_range_start" in run_tags else hour_key(first))
     assert result.success
 
 
@@ -77,34 +63,6 @@ def table(root, name: str = "pi_timeseries") -> pl.DataFrame:
 
 def hours(frame: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:
     return frame.filter(pl.col("timestamp").is_between(start, end, closed="left"))
-
-
-def test_automation_requests_new_hour_and_settle_window():
-    ts = AssetKey("pi_timeseries")
-    with DagsterInstance.ephemeral() as instance:
-        result = evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at(11, 58))
-        assert result.get_requested_partitions(ts) == set()
-        # 12:05 tick: the hour 11:00 just closed; it and the two before it are (re)loaded.
-        result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor,
-                                                evaluation_time=at(12, 6))
-        assert result.get_requested_partitions(ts) == {key(at(9)), key(at(10)), key(at(11))}
-        result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor,
-                                                evaluation_time=at(12, 30))
-        assert result.get_requested_partitions(ts) == set()
-        result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor,
-                                                evaluation_time=at(13, 6))
-        assert result.get_requested_partitions(ts) == {key(at(10)), key(at(11)), key(at(12))}
-
-
-def test_gold_follows_every_reloaded_hour_including_backfills():
-    backfilled = [key(at(h) - timedelta(days=5)) for h in range(3)]  # far outside the latest window
-    with DagsterInstance.ephemeral() as instance:
-        result = evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at(11, 58))
-        for partition in backfilled:
-            instance.report_runless_asset_event(AssetMaterialization("pi_timeseries", partition=partition))
-        result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor,
-                                                evaluation_time=at(11, 59))
-        assert result.get_requested_partitions(AssetKey("pi_metrics_hourly")) == set(backfilled)
 
 
 def test_late_values_land_when_the_settle_window_is_reloaded(tmp_path):
@@ -151,7 +109,7 @@ def test_sensor_loads_a_plant_expansion_without_touching_existing_history(tmp_pa
             assert "10,000 new" in request.tags["osipi/reason"]
             assert set(request.asset_selection) == {pi_tag_catalog.key, pi_timeseries.key}
             assert (request.tags["dagster/asset_partition_range_start"],
-                    request.tags["dagster/asset_partition_range_end"]) == (key(at(11)), key(at(12)))
+                    request.tags["dagster/asset_partition_range_end"]) == (hour_key(at(11)), hour_key(at(12)))
             load(resources, at(11), at(12), catalog=True, tags=request.tags)
             with build_sensor_context(instance=instance, resources=resources, cursor=second.cursor) as context:
                 third = new_tags.pi_new_tags_sensor(context)

@@ -5,7 +5,7 @@ Expected rows come from the mock's generator (``expected.py``), never from the c
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import polars as pl
 import pytest
@@ -17,27 +17,16 @@ from mock_pi.webid import point_webid
 from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy, _sub_response
 from osipi_dagster.pi.errors import PIStreamErrors
 from osipi_dagster.pi.transports import stream_result
-from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.pi.values import RAW_SCHEMA
-from osipi_dagster_tests.conftest import MOCK_CONFIG, MOCK_NOW
-from osipi_dagster_tests.expected import expected_timeseries
+from osipi_dagster.pi.batch_controller import BatchController
+from osipi_dagster_tests.expected import comparable_raw, expected_raw
+from osipi_dagster_tests.helpers import MOCK_CONFIG, MOCK_NOW
 
 TRANSPORTS = ["streamsets", "batch"]
 START = MOCK_NOW - timedelta(hours=3)
 END = START + timedelta(hours=1)
 DENSE_LIMIT = 600  # the dense mock's MaxReturnedItemsPerCall
 UNIVERSE = Universe(MOCK_CONFIG)
-
-
-def comparable(raw: pl.DataFrame) -> pl.DataFrame:
-    """Raw rows with an ordinal per (tag, timestamp), sorted: equal frames hold exactly the same events."""
-    return (raw.select(list(RAW_SCHEMA))
-            .with_columns(sequence=pl.int_range(pl.len(), dtype=pl.Int32).over(["tag_webid", "timestamp"]))
-            .sort(["tag_webid", "timestamp", "sequence"]))
-
-
-def expected_raw(webids: list[str], start: datetime = START, end: datetime = END) -> pl.DataFrame:
-    return comparable(expected_timeseries(MOCK_CONFIG, start, end, webids=set(webids)))
 
 
 def tags_where(predicate) -> list[str]:
@@ -66,7 +55,7 @@ def test_every_value_of_every_tag_arrives(mock_pi_url, transport):
     webids = [t.webid for t in UNIVERSE.tags]
     raw = extractor(mock_pi_url, transport, streams_per_request=64).extract(webids, START, END)
     assert raw.schema == pl.Schema(RAW_SCHEMA)
-    assert comparable(raw).equals(expected_raw(webids))
+    assert comparable_raw(raw).equals(expected_raw(webids, START, END))
     # Numbers, digital states, strings and system states all made it through.
     assert raw.filter(pl.col("value_text").is_not_null() & pl.col("good")).height > 0
     assert raw.filter(~pl.col("good") & pl.col("value_text").is_not_null()).height > 0
@@ -80,8 +69,8 @@ def test_dense_tags_are_paged_without_loss_or_duplicates(dense_mock_url, transpo
     ex = extractor(dense_mock_url, transport, streams_per_request=4, max_items_per_call=DENSE_LIMIT)
     raw = ex.extract(webids, START, END)
     assert ex.stats.paged_streams >= 12
-    assert comparable(raw).equals(expected_raw(webids))
-    assert comparable(raw)["sequence"].max() > 0  # duplicate timestamps are in the window
+    assert comparable_raw(raw).equals(expected_raw(webids, START, END))
+    assert comparable_raw(raw)["sequence"].max() > 0  # duplicate timestamps are in the window
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -91,13 +80,13 @@ def test_a_page_ending_inside_a_group_of_equal_timestamps_loses_nothing(mock_pi_
     ex = extractor(mock_pi_url, transport, streams_per_request=1, max_items_per_call=cut)
     raw = ex.extract([webid], START, END)
     assert ex.stats.paged_streams == 1
-    assert comparable(raw).equals(expected_raw([webid]))
+    assert comparable_raw(raw).equals(expected_raw([webid], START, END))
 
 
 def _page_cut_inside_duplicates() -> tuple[str, int]:
     """A duplicates tag and a page size whose last value is the first event of a shared timestamp."""
     for webid in DUPLICATES:
-        ts = expected_raw([webid])["timestamp"]
+        ts = expected_raw([webid], START, END)["timestamp"]
         for i in range(1, len(ts) - 1):
             if ts[i] == ts[i + 1] and ts[i - 1] != ts[i]:
                 return webid, i + 1
@@ -109,7 +98,7 @@ def test_a_server_limit_lower_than_configured_is_adopted(dense_mock_url):
     ex = extractor(dense_mock_url, "streamsets", streams_per_request=10)  # configured for 150,000
     raw = ex.extract(webids, START, END)
     assert ex.max_items_per_call == DENSE_LIMIT and ex.stats.split_chunks >= 1
-    assert comparable(raw).equals(expected_raw(webids))
+    assert comparable_raw(raw).equals(expected_raw(webids, START, END))
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -130,7 +119,7 @@ def test_failed_batch_sub_requests_are_retried_alone_and_recover(mock_pi_url, fa
     ex = extractor(mock_pi_url, "batch", streams_per_request=40)
     raw = ex.extract(webids, START, END)
     assert faults.counters()["batch_item"] == ex.stats.retried_streams == 3
-    assert comparable(raw).equals(expected_raw(webids))
+    assert comparable_raw(raw).equals(expected_raw(webids, START, END))
 
 
 def test_a_sub_request_that_keeps_failing_fails_the_window_with_the_pi_errors(mock_pi_url, faults):
@@ -150,7 +139,7 @@ def test_values_at_the_window_end_belong_to_the_next_window(mock_pi_url):
     first, second = ex.extract(webids, START, END), ex.extract(webids, END, END + timedelta(hours=1))
     assert first["timestamp"].max() < END <= second["timestamp"].min()
     both = pl.concat([first, second])
-    assert comparable(both).equals(expected_raw(webids, START, END + timedelta(hours=1)))
+    assert comparable_raw(both).equals(expected_raw(webids, START, END + timedelta(hours=1)))
 
 
 def test_an_unknown_transport_is_rejected():
@@ -172,7 +161,7 @@ def test_streams_cut_short_inside_a_good_answer_are_read_again(mock_pi_url, faul
     raw = ex.extract(webids, START, END)
     injected = faults.counters()[counter]
     assert injected > 0 and ex.stats.retried_streams == injected
-    assert comparable(raw).equals(expected_raw(webids))
+    assert comparable_raw(raw).equals(expected_raw(webids, START, END))
 
 
 def test_a_stream_cut_short_every_time_fails_the_window_naming_it(mock_pi_url, faults):

@@ -19,7 +19,7 @@ from osipi_dagster.pi.errors import (
 )
 from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.pi.transports import MAX_URL_LENGTH
-from osipi_dagster_tests.conftest import MOCK_CONFIG, MOCK_NOW, MOCK_TAGS
+from osipi_dagster_tests.helpers import MOCK_CONFIG, MOCK_NOW, MOCK_TAGS
 
 KEY = ["tag_webid", "timestamp", "value", "value_text"]
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff_seconds=0.01, max_backoff_seconds=0.05)

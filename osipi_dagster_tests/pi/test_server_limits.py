@@ -15,8 +15,8 @@ from mock_pi.process import running_mock
 from mock_pi.universe import Universe
 from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
-from osipi_dagster_tests.conftest import MOCK_CONFIG, MOCK_NOW
-from osipi_dagster_tests.pi.test_batch_controller import comparable, expected_raw
+from osipi_dagster_tests.expected import comparable_raw, expected_raw
+from osipi_dagster_tests.helpers import MOCK_CONFIG, MOCK_NOW
 
 START = MOCK_NOW - timedelta(hours=3)
 END = START + timedelta(hours=1)
@@ -51,7 +51,7 @@ def test_recorded_values_adopt_the_servers_limit(limited_mock, transport):
         controller = BatchController(pi, transport=transport)  # configured for 100 streams × 150,000 values
         raw = controller.extract(WEBIDS, START, END)
     assert controller.max_items_per_call == limit
-    assert comparable(raw).equals(expected_raw(WEBIDS))
+    assert comparable_raw(raw).equals(expected_raw(WEBIDS, START, END))
 
 
 def test_paging_a_long_window_adopts_the_servers_limit(limited_mock):
@@ -63,4 +63,4 @@ def test_paging_a_long_window_adopts_the_servers_limit(limited_mock):
         controller = BatchController(pi, transport="batch", streams_per_request=3)
         raw = controller.extract(webids, start, MOCK_NOW)
     assert controller.stats.paged_streams >= 1
-    assert comparable(raw).equals(expected_raw(webids, start, MOCK_NOW))
+    assert comparable_raw(raw).equals(expected_raw(webids, start, MOCK_NOW))
