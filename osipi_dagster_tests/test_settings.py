@@ -185,6 +185,7 @@ def test_the_readme_table_lists_exactly_the_variables_read():
 
 # -- the AF databases are a resource field the asset reads ----------------------------------------------
 
+@pytest.mark.integration
 def test_af_databases_field_selects_the_databases(mock_pi_url, tmp_path):
     universe = Universe(MOCK_CONFIG)
     with DagsterInstance.ephemeral() as instance:
@@ -214,6 +215,7 @@ def _load_definitions(environ: dict) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
+@pytest.mark.integration
 def test_definitions_load_with_nothing_set():
     done = _load_definitions({})
     assert done.returncode == 0, done.stderr
@@ -222,6 +224,7 @@ def test_definitions_load_with_nothing_set():
                                    str(defaults.read_timeout_seconds), str(defaults.connect_timeout_seconds)]
 
 
+@pytest.mark.integration
 def test_definitions_refuse_to_load_with_a_wrong_value():
     done = _load_definitions({"OSIPI_SETTLE_HOURS": "abc", "PI_WEB_API_URL": f"https://svc:{PASSWORD}@pi/piwebapi"})
     assert done.returncode != 0

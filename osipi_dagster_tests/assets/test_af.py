@@ -11,6 +11,8 @@ from mock_pi.af import AFModel
 from mock_pi.universe import Universe
 from osipi_dagster_tests.helpers import MOCK_CONFIG, load_af
 
+pytestmark = pytest.mark.integration  # every test here runs the mock server process
+
 @pytest.fixture(scope="module")
 def loaded(mock_pi_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("delta")

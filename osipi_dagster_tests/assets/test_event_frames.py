@@ -30,6 +30,8 @@ from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.sensors.event_frames import pi_open_event_frames_sensor
 from osipi_dagster_tests.helpers import MOCK_TAGS
 
+pytestmark = pytest.mark.integration  # every test here runs the mock server process
+
 UTC = timezone.utc
 
 # At BEFORE three maintenance frames of the 18th are open, one of them since the 16th; by AFTER all closed.

@@ -23,6 +23,8 @@ from osipi_dagster.assets import (
 )
 from osipi_dagster_tests.helpers import MOCK_CONFIG, hour_window, load_af, range_tags
 
+pytestmark = pytest.mark.integration  # every test here runs the mock server process
+
 HOURS = ["2026-11-20-08:00", "2026-11-20-09:00", "2026-11-20-10:00"]
 UTC = timezone.utc
 FLOATS = ["min", "max", "mean", "time_weighted_mean", "stddev", "first", "last", "share_good"]

@@ -9,12 +9,13 @@ from dagster import DagsterInstance, materialize
 
 from mock_pi.universe import Universe
 from osipi_dagster.assets import pi_tag_catalog, pi_timeseries
-from osipi_dagster.definitions import defs
 from osipi_dagster.resources import build_resources
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.transforms.timeseries import KEY
 from osipi_dagster_tests.helpers import MOCK_CONFIG, hour_window
 from osipi_dagster_tests.expected import comparable, expected_timeseries
+
+pytestmark = pytest.mark.integration  # every test here runs the mock server process
 
 HOURS = ["2026-11-20-09:00", "2026-11-20-10:00"]
 
@@ -39,10 +40,6 @@ def loaded(resources, delta_root):
                                  resources=resources, instance=instance)
             assert result.success
     return delta_root
-
-
-def test_definitions_load():
-    assert {k.to_user_string() for k in defs.resolve_all_asset_keys()} >= {"pi_tag_catalog", "pi_timeseries"}
 
 
 def test_catalog_has_every_tag_once(loaded):

@@ -20,6 +20,8 @@ from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster_tests.helpers import MockFaults, hour_key, range_tags
 from osipi_dagster_tests.expected import comparable, expected_timeseries
 
+pytestmark = pytest.mark.integration  # every test here runs the mock server process
+
 NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
 CONFIG = MockConfig(tags=1_000, now=NOW)
 FIRST, LAST = NOW - timedelta(hours=6), NOW - timedelta(hours=1)

@@ -23,6 +23,8 @@ from osipi_dagster.settings import variables
 from osipi_dagster_tests.helpers import MOCK_NOW, hour_window
 from osipi_dagster_tests.expected import comparable, expected_timeseries
 
+pytestmark = pytest.mark.integration  # every test here runs the mock server and Dagster CLI processes
+
 TAGS = 40
 CONFIG = MockConfig(tags=TAGS, now=MOCK_NOW)
 PARTITION = "2026-11-20-10:00"

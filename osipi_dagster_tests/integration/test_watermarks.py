@@ -11,6 +11,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import polars as pl
+import pytest
 from dagster import (
     DagsterInstance,
     SensorResult,
@@ -29,6 +30,8 @@ from osipi_dagster.sensors import new_tags
 from osipi_dagster.transforms.timeseries import KEY
 from osipi_dagster_tests.expected import comparable, expected_timeseries
 from osipi_dagster_tests.helpers import hour_key, mock_args, range_tags
+
+pytestmark = pytest.mark.integration  # every test here runs the mock server process
 
 UTC = timezone.utc
 DAY = datetime(2026, 11, 20, tzinfo=UTC)

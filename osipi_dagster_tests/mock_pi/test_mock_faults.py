@@ -232,6 +232,7 @@ def test_hang_is_limited_to_a_path_and_a_count():
     assert app.state.mock.faults.snapshot()["Counters"]["hang"] == 1
 
 
+@pytest.mark.integration
 def test_hung_request_ends_when_its_client_disconnects():
     with running_mock("--tags", "50", "--now", NOW.isoformat(), "--hang-rate", "1", "--hang-seconds", "600",
                       "--fault-path-regex", "/dataservers$") as server:

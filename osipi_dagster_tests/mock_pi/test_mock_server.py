@@ -131,6 +131,7 @@ def test_admin_clock():
     assert c.get("/piwebapi/dataservers").json()["Items"][0]["ServerTime"] == "2026-11-21T00:01:00Z"
 
 
+@pytest.mark.integration
 def test_real_process_with_two_workers_serves_identical_data():
     with running_mock("--tags", "300", "--now", NOW.isoformat(), "--workers", "2") as server:
         with httpx.Client(base_url=server.url + "/", timeout=30) as http:

@@ -50,6 +50,7 @@ def dense_mock_url():
         yield server.url
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_every_value_of_every_tag_arrives(mock_pi_url, transport):
     webids = [t.webid for t in UNIVERSE.tags]
@@ -61,6 +62,7 @@ def test_every_value_of_every_tag_arrives(mock_pi_url, transport):
     assert raw.filter(~pl.col("good") & pl.col("value_text").is_not_null()).height > 0
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_dense_tags_are_paged_without_loss_or_duplicates(dense_mock_url, transport):
     assert DENSE and DUPLICATES
@@ -73,6 +75,7 @@ def test_dense_tags_are_paged_without_loss_or_duplicates(dense_mock_url, transpo
     assert comparable_raw(raw)["sequence"].max() > 0  # duplicate timestamps are in the window
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_page_ending_inside_a_group_of_equal_timestamps_loses_nothing(mock_pi_url, transport):
     webid, cut = _page_cut_inside_duplicates()
@@ -93,6 +96,7 @@ def _page_cut_inside_duplicates() -> tuple[str, int]:
     raise AssertionError("no duplicate timestamps in the window")
 
 
+@pytest.mark.integration
 def test_a_server_limit_lower_than_configured_is_adopted(dense_mock_url):
     webids = DENSE[:20]
     ex = extractor(dense_mock_url, "streamsets", streams_per_request=10)  # configured for 150,000
@@ -101,6 +105,7 @@ def test_a_server_limit_lower_than_configured_is_adopted(dense_mock_url):
     assert comparable_raw(raw).equals(expected_raw(webids, START, END))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_tag_that_keeps_failing_fails_the_window_naming_it(mock_pi_url, transport):
     ghost = point_webid(UNIVERSE.data_server_guid, 999_999, f"\\\\{MOCK_CONFIG.data_server}\\GHOST.TAG")
@@ -113,6 +118,7 @@ def test_a_tag_that_keeps_failing_fails_the_window_naming_it(mock_pi_url, transp
     assert ex.stats.retried_streams == 1
 
 
+@pytest.mark.integration
 def test_failed_batch_sub_requests_are_retried_alone_and_recover(mock_pi_url, faults):
     faults.set(batch_fail_one=True)  # one sub-request of every batch answers HTTP 500
     webids = [t.webid for t in UNIVERSE.tags[:120]]
@@ -122,6 +128,7 @@ def test_failed_batch_sub_requests_are_retried_alone_and_recover(mock_pi_url, fa
     assert comparable_raw(raw).equals(expected_raw(webids, START, END))
 
 
+@pytest.mark.integration
 def test_a_sub_request_that_keeps_failing_fails_the_window_with_the_pi_errors(mock_pi_url, faults):
     # Every batch loses one sub-request, and the stream's own retries get 503 until they run out.
     faults.set(batch_fail_one=True, rate_503=1, retry_after_s=0, path_regex="/streams/")
@@ -133,6 +140,7 @@ def test_a_sub_request_that_keeps_failing_fails_the_window_with_the_pi_errors(mo
     assert "HTTP 500: Injected fault" in message and "HTTP 503" in message and "temporarily unavailable" in message
 
 
+@pytest.mark.integration
 def test_values_at_the_window_end_belong_to_the_next_window(mock_pi_url):
     webids = DENSE[:3]
     ex = extractor(mock_pi_url, "streamsets")
@@ -150,6 +158,7 @@ def test_an_unknown_transport_is_rejected():
 
 # -- a stream that fails inside a successful answer (WebException / Errors next to cut-short Items) -------
 
+@pytest.mark.integration
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("setting, counter", [("item_webexception_rate", "item_webexception"),
                                               ("item_errors_rate", "item_errors")])
@@ -164,6 +173,7 @@ def test_streams_cut_short_inside_a_good_answer_are_read_again(mock_pi_url, faul
     assert comparable_raw(raw).equals(expected_raw(webids, START, END))
 
 
+@pytest.mark.integration
 def test_a_stream_cut_short_every_time_fails_the_window_naming_it(mock_pi_url, faults):
     # Every sub-response of the batch is cut short; the retries alone (GET streams/…) too, until they run out.
     faults.set(item_webexception_rate=1, webexception_rate=1, path_regex="/streams/")

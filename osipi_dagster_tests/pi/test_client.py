@@ -43,6 +43,7 @@ def client(mock_pi_url):
         yield client
 
 
+@pytest.mark.integration
 def test_points_are_paged_with_start_index_and_max_count(client):
     server = client.data_server()
     before = client.stats.requests
@@ -52,6 +53,7 @@ def test_points_are_paged_with_start_index_and_max_count(client):
     assert client.stats.requests - before == MOCK_TAGS // 70 + 1  # full pages, then the short last one
 
 
+@pytest.mark.integration
 def test_streams_are_chunked_by_count_and_url_length(mock_pi_url):
     transport = RecordingTransport()
     with PIWebAPIClient(mock_pi_url, transport=transport) as client:
@@ -77,6 +79,7 @@ def secured_mock():
         yield server.url
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("auth", [httpx.BasicAuth("piuser", "wrong"), None])
 def test_wrong_credentials_raise_an_authentication_error_naming_the_url(secured_mock, auth):
     with PIWebAPIClient(secured_mock, auth=auth, retry=FAST_RETRY) as client:
@@ -87,6 +90,7 @@ def test_wrong_credentials_raise_an_authentication_error_naming_the_url(secured_
     assert "Authorization has been denied" in str(raised.value)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("auth, headers", [
     (httpx.BasicAuth("piuser", "s3cret"), None),
     (None, {"Authorization": "Bearer tok-123"}),
@@ -127,6 +131,7 @@ def test_shown_urls_never_carry_credentials():
     assert shown_url("https://svc_pi:S3cr3t-Pa55@pi.example.com/piwebapi/x?a=1") == "https://pi.example.com/piwebapi/x?a=1"
 
 
+@pytest.mark.integration
 def test_wrong_path_fails_with_the_pi_error_and_no_retries(client):
     with pytest.raises(PIWebAPIError) as raised:
         client.get("no/such/controller")
@@ -137,6 +142,7 @@ def test_wrong_path_fails_with_the_pi_error_and_no_retries(client):
 
 # -- injected faults (the mock's /admin/faults) -------------------------------------------------------
 
+@pytest.mark.integration
 @pytest.mark.parametrize("kind, setting", [("rate_limited", "rate_429"), ("unavailable", "rate_503")])
 def test_rate_limits_and_unavailability_are_retried_honouring_retry_after(mock_pi_url, faults, kind, setting):
     faults.set(**{setting: 1, "retry_after_s": 1, "limit": 1})
@@ -149,6 +155,7 @@ def test_rate_limits_and_unavailability_are_retried_honouring_retry_after(mock_p
     assert faults.counters()[kind] == 1
 
 
+@pytest.mark.integration
 def test_retries_stop_at_max_attempts_with_the_last_pi_error(client, faults):
     faults.set(rate_503=1)
     with pytest.raises(PIWebAPIError, match="temporarily unavailable") as raised:
@@ -157,6 +164,7 @@ def test_retries_stop_at_max_attempts_with_the_last_pi_error(client, faults):
     assert client.stats.requests == FAST_RETRY.max_attempts
 
 
+@pytest.mark.integration
 def test_the_retry_budget_bounds_retries_across_requests_and_is_named(mock_pi_url, faults):
     faults.set(rate_503=1)
     policy = RetryPolicy(max_attempts=5, backoff_seconds=0.001, max_backoff_seconds=0.001, budget=6,
@@ -172,6 +180,7 @@ def test_the_retry_budget_bounds_retries_across_requests_and_is_named(mock_pi_ur
         in str(raised.value)
 
 
+@pytest.mark.integration
 def test_the_retry_budget_grows_with_the_requests_asked_for(mock_pi_url, faults):
     """Regression: a fixed budget of 200 retries per run starved long runs whatever their size."""
     policy = RetryPolicy(max_attempts=2, backoff_seconds=0.001, max_backoff_seconds=0.001, budget=0,
@@ -190,6 +199,7 @@ def test_the_retry_budget_grows_with_the_requests_asked_for(mock_pi_url, faults)
     assert failed < 10
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("setting, error, message", [
     ("malformed_rate", PIMalformedResponseError, "not valid JSON"),
     ("webexception_rate", PIInterruptedResponseError, "failed while sending"),

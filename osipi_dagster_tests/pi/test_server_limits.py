@@ -18,6 +18,8 @@ from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
 from osipi_dagster_tests.expected import comparable_raw, expected_raw
 from osipi_dagster_tests.helpers import MOCK_CONFIG, MOCK_NOW
 
+pytestmark = pytest.mark.integration  # every test here runs the mock server process
+
 START = MOCK_NOW - timedelta(hours=3)
 END = START + timedelta(hours=1)
 TAGS = 120  # the first tags of the shared test universe (same seed, same data)
