@@ -163,7 +163,7 @@ def test_concurrent_whole_table_overwrites_keep_one_writers_rows(tmp_path):
 def test_a_source_error_in_a_streamed_range_fails_with_the_original_error_and_writes_nothing(tmp_path):
     _run(tmp_path, _stream_asset(0, threading.Barrier(1)), tags=_range_tags("2026-01-01-00:00", "2026-01-01-03:00"))
     before = _table(tmp_path).sort("timestamp")
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(RuntimeError, match="boom") as raised:
         _run(tmp_path, _stream_asset(1, threading.Barrier(1), fail_after_hours=2),
              tags=_range_tags("2026-01-01-00:00", "2026-01-01-03:00"))
     message = str(raised.value)
