@@ -1,5 +1,5 @@
-"""Event frames from the mock: ``pi_event_frames`` loaded day by day, an open frame that closes when the mock's clock moves (the sensor requests the refresh), and the
-deduplicated ``pi_event_frames_current``."""
+"""Event frames from the mock: ``pi_event_frames`` loaded day by day, an open frame that closes when the
+mock's clock moves (the sensor requests the refresh), and the deduplicated ``pi_event_frames_current``."""
 
 from __future__ import annotations
 

@@ -51,7 +51,8 @@ def load(resources: dict, first: datetime, last: datetime | None = None, *, cata
     with DagsterInstance.ephemeral() as instance:
         result = materialize([pi_tag_catalog, pi_timeseries], selection=selection, resources=resources,
                              instance=instance, tags=run_tags,
-                             partition_key=None if "dagster/asset_partition_range_start" in run_tags else hour_key(first))
+                             partition_key=None if "dagster/asset_partition_range_start" in run_tags
+                             else hour_key(first))
     assert result.success
 
 
