@@ -21,12 +21,12 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import psutil
 
-END = datetime(2026, 11, 20, tzinfo=timezone.utc)  # the mock's frozen clock; the backfill ends here
+END = datetime(2026, 11, 20, tzinfo=UTC)  # the mock's frozen clock; the backfill ends here
 
 
 class PeakRSS:
@@ -41,8 +41,9 @@ class PeakRSS:
         me = psutil.Process()
         while not self._stop.is_set():
             try:
-                rss = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True)
-                                                 if "mock_pi" not in " ".join(c.cmdline()))
+                rss = me.memory_info().rss + sum(
+                    c.memory_info().rss for c in me.children(recursive=True) if "mock_pi" not in " ".join(c.cmdline())
+                )
             except psutil.Error:
                 continue
             self.peak = max(self.peak, rss)
@@ -69,10 +70,15 @@ def materialize_range(url: str, root: str, first: str, last: str) -> float:
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     began = time.perf_counter()
     with DagsterInstance.ephemeral() as instance:
-        result = materialize([pi_tag_catalog, pi_timeseries], selection=[pi_timeseries], resources=resources,
-                             instance=instance, run_config=quiet, raise_on_error=False,
-                             tags={"dagster/asset_partition_range_start": first,
-                                   "dagster/asset_partition_range_end": last})
+        result = materialize(
+            [pi_tag_catalog, pi_timeseries],
+            selection=[pi_timeseries],
+            resources=resources,
+            instance=instance,
+            run_config=quiet,
+            raise_on_error=False,
+            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        )
     if not result.success:
         raise RuntimeError(f"range {first}...{last} failed")
     return time.perf_counter() - began
@@ -86,8 +92,9 @@ def load_catalog(url: str, root: str) -> None:
     from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 
     with DagsterInstance.ephemeral() as instance:
-        assert materialize([pi_tag_catalog], instance=instance,
-                           resources=build_resources(PIWebAPIResource(base_url=url), root)).success
+        assert materialize(
+            [pi_tag_catalog], instance=instance, resources=build_resources(PIWebAPIResource(base_url=url), root)
+        ).success
 
 
 def check(root: str, hours: int, tags: int) -> int:
@@ -113,8 +120,10 @@ def main() -> None:
     start = END - timedelta(days=args.days)
     fmt = "%Y-%m-%d-%H:%M"
     hours = args.days * 24
-    chunks = [(start + timedelta(hours=h), min(start + timedelta(hours=h + args.partitions_per_run), END))
-              for h in range(0, hours, args.partitions_per_run)]
+    chunks = [
+        (start + timedelta(hours=h), min(start + timedelta(hours=h + args.partitions_per_run), END))
+        for h in range(0, hours, args.partitions_per_run)
+    ]
     firsts = [first.strftime(fmt) for first, _ in chunks]
     lasts = [(end - timedelta(hours=1)).strftime(fmt) for _, end in chunks]
     rows_out = []
@@ -129,23 +138,27 @@ def main() -> None:
                     list(pool.map(_warm, range(parallel)))
                     with PeakRSS() as rss:
                         began = time.perf_counter()
-                        list(pool.map(materialize_range, [mock.url] * len(chunks), [root] * len(chunks), firsts,
-                                      lasts))
+                        list(pool.map(materialize_range, [mock.url] * len(chunks), [root] * len(chunks), firsts, lasts))
                         seconds = time.perf_counter() - began
                 rows = check(root, hours, args.tags)
                 rows_out.append((parallel, seconds, rows, rss.peak, os.getloadavg()[0]))
 
     cores = os.cpu_count() or 1
-    print(f"\n{args.days} days × {args.tags:,} tags = {hours} hourly partitions in {len(chunks)} runs of "
-          f"{args.partitions_per_run} h; {cores} cores, {platform.python_implementation()} "
-          f"{platform.python_version()}; mock: 2 worker processes on the same machine; load average at start "
-          f"{load_before[0]:.1f}\n")
-    print("| runs at once | seconds | rows | points/s | points/s per core | peak RSS, bench + workers (MB) "
-          "| load after |")
+    print(
+        f"\n{args.days} days × {args.tags:,} tags = {hours} hourly partitions in {len(chunks)} runs of "
+        f"{args.partitions_per_run} h; {cores} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}; mock: 2 worker processes on the same machine; load average at start "
+        f"{load_before[0]:.1f}\n"
+    )
+    print(
+        "| runs at once | seconds | rows | points/s | points/s per core | peak RSS, bench + workers (MB) | load after |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for parallel, seconds, rows, peak, load in rows_out:
-        print(f"| {parallel} | {seconds:.1f} | {rows:,} | {rows / seconds:,.0f} | {rows / seconds / cores:,.0f} | "
-              f"{peak / 2**20:,.0f} | {load:.1f} |")
+        print(
+            f"| {parallel} | {seconds:.1f} | {rows:,} | {rows / seconds:,.0f} | {rows / seconds / cores:,.0f} | "
+            f"{peak / 2**20:,.0f} | {load:.1f} |"
+        )
 
 
 def _warm(_: int) -> None:

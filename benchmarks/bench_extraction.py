@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 from mock_pi.process import running_mock  # noqa: E402
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)  # the mock's frozen clock
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # the mock's frozen clock
 START = NOW - timedelta(hours=2)  # one complete hour: partition 2026-11-20-10:00
 END = START + timedelta(hours=1)
 MODES = ("sequential", "batch", "streamsets", "dagster")
@@ -48,26 +48,39 @@ MODES = ("sequential", "batch", "streamsets", "dagster")
 
 # -- one measurement (child process) -------------------------------------------------------------------
 
+
 def measure(mode: str, url: str, options: dict) -> dict:
     if mode == "dagster":
         return measure_dagster(url, options)
-    from osipi_dagster.pi.client import PIWebAPIClient
     from osipi_dagster.pi.batch_controller import BatchController
+    from osipi_dagster.pi.client import PIWebAPIClient
 
     with PIWebAPIClient(url, max_connections=options["concurrency"]) as client:
-        webids = [p["WebId"] for p in client.points(client.data_server()["WebId"], page_size=100_000,
-                                                    selected_fields="Items.WebId")]
+        webids = [
+            p["WebId"]
+            for p in client.points(client.data_server()["WebId"], page_size=100_000, selected_fields="Items.WebId")
+        ]
         before = (client.stats.requests, client.stats.bytes_received)
         if mode == "sequential":
             extractor = BatchController(client, transport="streams", streams_per_request=1, max_concurrency=1)
         else:
-            extractor = BatchController(client, transport=mode, streams_per_request=options["streams_per_request"],
-                                          max_concurrency=options["concurrency"], progress=lambda _: None)
+            extractor = BatchController(
+                client,
+                transport=mode,
+                streams_per_request=options["streams_per_request"],
+                max_concurrency=options["concurrency"],
+                progress=lambda _: None,
+            )
         began = time.perf_counter()
         frame = extractor.extract(webids, START, END)
         seconds = time.perf_counter() - began
-        return {"points": frame.height, "seconds": seconds, "requests": client.stats.requests - before[0],
-                "bytes": client.stats.bytes_received - before[1], "paged_streams": extractor.stats.paged_streams}
+        return {
+            "points": frame.height,
+            "seconds": seconds,
+            "requests": client.stats.requests - before[0],
+            "bytes": client.stats.bytes_received - before[1],
+            "paged_streams": extractor.stats.paged_streams,
+        }
 
 
 def measure_dagster(url: str, options: dict) -> dict:
@@ -87,21 +100,32 @@ def measure_dagster(url: str, options: dict) -> dict:
             return clients[-1]
 
     with tempfile.TemporaryDirectory(prefix="bench-delta-") as root, DagsterInstance.ephemeral() as instance:
-        pi = CountingPIWebAPIResource(base_url=url, transport=options["dagster_transport"],
-                                      streams_per_request=options["streams_per_request"],
-                                      max_concurrent_requests=options["concurrency"])
+        pi = CountingPIWebAPIResource(
+            base_url=url,
+            transport=options["dagster_transport"],
+            streams_per_request=options["streams_per_request"],
+            max_concurrent_requests=options["concurrency"],
+        )
         resources = build_resources(pi, root)
         assert materialize([pi_tag_catalog], resources=resources, instance=instance).success
         clients.clear()
         began = time.perf_counter()
-        result = materialize([pi_tag_catalog, pi_timeseries], selection=[pi_timeseries], instance=instance,
-                             partition_key=START.strftime("%Y-%m-%d-%H:%M"), resources=resources)
+        result = materialize(
+            [pi_tag_catalog, pi_timeseries],
+            selection=[pi_timeseries],
+            instance=instance,
+            partition_key=START.strftime("%Y-%m-%d-%H:%M"),
+            resources=resources,
+        )
         seconds = time.perf_counter() - began
         assert result.success
         meta = result.asset_materializations_for_node("pi_timeseries")[0].metadata
-        return {"points": meta["dagster/row_count"].value, "seconds": seconds,
-                "requests": sum(c.stats.requests for c in clients),
-                "bytes": sum(c.stats.bytes_received for c in clients)}
+        return {
+            "points": meta["dagster/row_count"].value,
+            "seconds": seconds,
+            "requests": sum(c.stats.requests for c in clients),
+            "bytes": sum(c.stats.bytes_received for c in clients),
+        }
 
 
 def child_main(mode: str, url: str, options: dict) -> None:
@@ -113,6 +137,7 @@ def child_main(mode: str, url: str, options: dict) -> None:
 
 
 # -- the driver ----------------------------------------------------------------------------------------
+
 
 def cpu_seconds(process: psutil.Process) -> float:
     """CPU time of the mock: its main process and every uvicorn worker."""
@@ -128,36 +153,60 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 def run_child(mode: str, url: str, options: dict, mock: psutil.Process) -> dict:
     mock_cpu = cpu_seconds(mock)
-    out = subprocess.run([sys.executable, __file__, "--child", mode, "--url", url, "--options", json.dumps(options)],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--url", url, "--options", json.dumps(options)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"{mode} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     result["mock_cpu_seconds"] = cpu_seconds(mock) - mock_cpu
     return result
 
 
 def machine() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"cores": os.cpu_count(), "cpu": model, "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "load_average_at_start": round(os.getloadavg()[0], 2)}  # other work on the machine skews seconds
+    model = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": round(os.getloadavg()[0], 2),
+    }  # other work on the machine skews seconds
 
 
 def table(rows: list[dict], info: dict, command: str) -> str:
-    lines = [f"Machine: {info['cores']} cores ({info['cpu']}), {info['memory_gb']} GB RAM, Python {info['python']}, "
-             f"load average {info['load_average_at_start']} at start",
-             f"Command: `{command}`", "",
-             "| tags | mode | points | requests | MB received | seconds | points/s | peak RSS MB | client CPU s "
-             "| mock CPU s |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Machine: {info['cores']} cores ({info['cpu']}), {info['memory_gb']} GB RAM, Python {info['python']}, "
+        f"load average {info['load_average_at_start']} at start",
+        f"Command: `{command}`",
+        "",
+        "| tags | mode | points | requests | MB received | seconds | points/s | peak RSS MB | client CPU s "
+        "| mock CPU s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         mb = f"{r['bytes'] / 1e6:,.1f}" if r.get("bytes") is not None else "–"
-        lines.append(f"| {r['tags']:,} | {r['mode']} | {r['points']:,} | {r['requests']:,} | {mb} | "
-                     f"{r['seconds']:.2f} | {r['points'] / r['seconds']:,.0f} | {r['peak_rss_mb']:,.0f} | "
-                     f"{r['client_cpu_seconds']:.1f} | {r['mock_cpu_seconds']:.1f} |")
+        lines.append(
+            f"| {r['tags']:,} | {r['mode']} | {r['points']:,} | {r['requests']:,} | {mb} | "
+            f"{r['seconds']:.2f} | {r['points'] / r['seconds']:,.0f} | {r['peak_rss_mb']:,.0f} | "
+            f"{r['client_cpu_seconds']:.1f} | {r['mock_cpu_seconds']:.1f} |"
+        )
     lines += ["", *speedups(rows)]
     return "\n".join(lines) + "\n"
 
@@ -171,8 +220,10 @@ def speedups(rows: list[dict]) -> list[str]:
         for mode in ("batch", "streamsets"):
             r = by.get((tags, mode))
             if base and r:
-                out.append(f"- {tags:,} tags, {mode}: {base['requests'] / r['requests']:,.0f}× fewer requests, "
-                           f"{base['seconds'] / r['seconds']:.1f}× faster than sequential")
+                out.append(
+                    f"- {tags:,} tags, {mode}: {base['requests'] / r['requests']:,.0f}× fewer requests, "
+                    f"{base['seconds'] / r['seconds']:.1f}× faster than sequential"
+                )
     return out
 
 
@@ -216,8 +267,11 @@ def main(argv: list[str] | None = None) -> None:
         child_main(args.child, args.url, json.loads(args.options))
         return
 
-    options = {"streams_per_request": args.streams_per_request, "concurrency": args.concurrency,
-               "dagster_transport": args.dagster_transport}
+    options = {
+        "streams_per_request": args.streams_per_request,
+        "concurrency": args.concurrency,
+        "dagster_transport": args.dagster_transport,
+    }
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
     if unknown:
@@ -226,22 +280,26 @@ def main(argv: list[str] | None = None) -> None:
     command = "python benchmarks/bench_extraction.py " + " ".join(argv if argv is not None else sys.argv[1:])
     rows = []
     for tags in [int(t) for t in args.tags.split(",")]:
-        with running_mock("--tags", str(tags), "--now", NOW.isoformat(), "--workers", str(args.workers),
-                          startup_timeout=120) as server:
+        with running_mock(
+            "--tags", str(tags), "--now", NOW.isoformat(), "--workers", str(args.workers), startup_timeout=120
+        ) as server:
             mock = psutil.Process(server.process.pid)
             for mode in modes:
                 result = {"tags": tags, "mode": mode, **run_child(mode, server.url, options, mock)}
                 rows.append(result)
-                print(f"{tags:>6,} tags  {mode:<10}  {result['points']:>10,} points  {result['requests']:>6,} "
-                      f"requests  {result['seconds']:7.2f} s  {result['peak_rss_mb']:7,.0f} MB RSS  "
-                      f"CPU client {result['client_cpu_seconds']:.1f} s, mock {result['mock_cpu_seconds']:.1f} s",
-                      flush=True)
+                print(
+                    f"{tags:>6,} tags  {mode:<10}  {result['points']:>10,} points  {result['requests']:>6,} "
+                    f"requests  {result['seconds']:7.2f} s  {result['peak_rss_mb']:7,.0f} MB RSS  "
+                    f"CPU client {result['client_cpu_seconds']:.1f} s, mock {result['mock_cpu_seconds']:.1f} s",
+                    flush=True,
+                )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     markdown = table(rows, info, command.strip())
     (out / "bench_extraction.md").write_text(markdown)
-    (out / "bench_extraction.json").write_text(json.dumps({"machine": info, "options": options, "rows": rows},
-                                                          indent=2))
+    (out / "bench_extraction.json").write_text(
+        json.dumps({"machine": info, "options": options, "rows": rows}, indent=2)
+    )
     chart(rows, out / "bench_extraction.png")
     print("\n" + markdown)
     print(f"Wrote {out / 'bench_extraction.md'}, .json and .png")

@@ -21,7 +21,7 @@ import http.client
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -30,7 +30,7 @@ import psutil
 
 from mock_pi.process import running_mock
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CONNECTOR_FIELDS = "Items.Timestamp;Items.Value;Items.Good"
 
 
@@ -44,9 +44,15 @@ def webids(url: str) -> list[str]:
         server = http.get(f"{url}/dataservers").json()["Items"][0]
         out, start = [], 0
         while True:
-            page = http.get(server["Links"]["Points"], params={"startIndex": start, "maxCount": 100000,
-                                                               "webIdType": "IDOnly",
-                                                               "selectedFields": "Items.WebId"}).json()["Items"]
+            page = http.get(
+                server["Links"]["Points"],
+                params={
+                    "startIndex": start,
+                    "maxCount": 100000,
+                    "webIdType": "IDOnly",
+                    "selectedFields": "Items.WebId",
+                },
+            ).json()["Items"]
             out += [p["WebId"] for p in page]
             if len(page) < 100000:
                 return out
@@ -94,7 +100,8 @@ def streamset_jobs(url: str, ids: list[str], chunk: int, start: str, end: str, f
             params.append(("selectedFields", "Items.WebId;" + ";".join(f"Items.{f}" for f in fields.split(";"))))
         target = f"{url}/streamsets/recorded?{urlencode(params)}"
         return lambda http: http.request("GET", target)
-    return [job(ids[i:i + chunk]) for i in range(0, len(ids), chunk)]
+
+    return [job(ids[i : i + chunk]) for i in range(0, len(ids), chunk)]
 
 
 def batch_jobs(url: str, ids: list[str], chunk: int, start: str, end: str, fields: str | None):
@@ -104,10 +111,12 @@ def batch_jobs(url: str, ids: list[str], chunk: int, start: str, end: str, field
     q = urlencode(query)
 
     def job(ids_chunk):
-        body = orjson.dumps({str(i): {"Method": "GET", "Resource": f"{url}/streams/{w}/recorded?{q}"}
-                             for i, w in enumerate(ids_chunk)})
+        body = orjson.dumps(
+            {str(i): {"Method": "GET", "Resource": f"{url}/streams/{w}/recorded?{q}"} for i, w in enumerate(ids_chunk)}
+        )
         return lambda http: http.request("POST", f"{url}/batch", body)
-    return [job(ids[i:i + chunk]) for i in range(0, len(ids), chunk)]
+
+    return [job(ids[i : i + chunk]) for i in range(0, len(ids), chunk)]
 
 
 def main() -> None:
@@ -124,8 +133,9 @@ def main() -> None:
     window = (start.strftime("%Y-%m-%dT%H:%M:%SZ"), end.strftime("%Y-%m-%dT%H:%M:%SZ"))
     for n, size in enumerate(args.sizes):
         began = time.perf_counter()
-        with running_mock("--tags", str(size), "--workers", str(args.workers), "--now", NOW.isoformat(),
-                          startup_timeout=300) as server:
+        with running_mock(
+            "--tags", str(size), "--workers", str(args.workers), "--now", NOW.isoformat(), startup_timeout=300
+        ) as server:
             startup = time.perf_counter() - began
             rss = tree_rss_mb(server.process.pid)
             print(f"{size} tags: startup {startup:.1f} s, RSS {rss:.0f} MB ({args.workers} workers)", flush=True)
@@ -139,10 +149,14 @@ def main() -> None:
                     run(server.url, jobs[:2], 2)  # warm-up
                     points, size_bytes, seconds = run(server.url, jobs, args.concurrency)
                     rate = points / seconds
-                    print(f"{name:10s} {label:16s} {points:>10,d} points {size_bytes / 1e6:8.0f} MB "
-                          f"{seconds:6.2f} s  {rate:>10,.0f} points/s", flush=True)
-                    rows.append((f"{name} recorded, {label}", f"{rate:,.0f} points/s",
-                                 f"{points:,d} points in {seconds:.2f} s"))
+                    print(
+                        f"{name:10s} {label:16s} {points:>10,d} points {size_bytes / 1e6:8.0f} MB "
+                        f"{seconds:6.2f} s  {rate:>10,.0f} points/s",
+                        flush=True,
+                    )
+                    rows.append(
+                        (f"{name} recorded, {label}", f"{rate:,.0f} points/s", f"{points:,d} points in {seconds:.2f} s")
+                    )
             rss = tree_rss_mb(server.process.pid)
             rows.append((f"RSS after reads, {size} tags", f"{rss:.0f} MB", ""))
     print("\n| measure | value | detail |\n|---|---|---|")

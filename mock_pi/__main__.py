@@ -53,8 +53,7 @@ def _endpoint_limit(text: str) -> tuple[str, int]:
     return pattern, value
 
 
-FLAG_VALUES = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
-               "off": False}
+FLAG_VALUES = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 def _flag(text: str) -> bool:
@@ -72,41 +71,85 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=42, help="universe seed: same seed, same data")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (identical data)")
     parser.add_argument("--now", type=_utc, help="freeze the server clock at this UTC time (tests)")
-    parser.add_argument("--late-lag", type=float, default=0.0, metavar="SECONDS",
-                        help="values become visible up to SECONDS after their timestamp")
-    parser.add_argument("--expansion", type=_expansion, action="append", default=[], metavar="TIME=TAGS",
-                        help="plant expansion: TAGS new points appear at TIME (repeatable)")
-    parser.add_argument("--max-returned-items", type=int, default=150_000,
-                        help="the server's MaxReturnedItemsPerCall")
-    parser.add_argument("--max-returned-items-for", type=_endpoint_limit, action="append", default=[],
-                        metavar="REGEX=N", help="a lower MaxReturnedItemsPerCall for request paths matching REGEX "
-                                                "(case-insensitive search; first match wins; repeatable)")
-    parser.add_argument("--awkward-tags", type=int, default=0, metavar="N",
-                        help="add N PI points with names and descriptors at PI's limits (unicode, symbols, long)")
-    parser.add_argument("--dense-tags", type=int, default=0, metavar="N",
-                        help="add N PI points with > 150,000 values per hour, many per timestamp")
+    parser.add_argument(
+        "--late-lag",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="values become visible up to SECONDS after their timestamp",
+    )
+    parser.add_argument(
+        "--expansion",
+        type=_expansion,
+        action="append",
+        default=[],
+        metavar="TIME=TAGS",
+        help="plant expansion: TAGS new points appear at TIME (repeatable)",
+    )
+    parser.add_argument("--max-returned-items", type=int, default=150_000, help="the server's MaxReturnedItemsPerCall")
+    parser.add_argument(
+        "--max-returned-items-for",
+        type=_endpoint_limit,
+        action="append",
+        default=[],
+        metavar="REGEX=N",
+        help="a lower MaxReturnedItemsPerCall for request paths matching REGEX "
+        "(case-insensitive search; first match wins; repeatable)",
+    )
+    parser.add_argument(
+        "--awkward-tags",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N PI points with names and descriptors at PI's limits (unicode, symbols, long)",
+    )
+    parser.add_argument(
+        "--dense-tags",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N PI points with > 150,000 values per hour, many per timestamp",
+    )
     parser.add_argument("--username", help="require HTTP Basic auth with this user")
     parser.add_argument("--password", help="password for --username")
     parser.add_argument("--token", help="require this Bearer token")
     auth = parser.add_argument_group("authentication and TLS (mock_pi/auth.py)")
-    auth.add_argument("--auth", type=_schemes, metavar="SCHEMES",
-                      help="comma-separated: anonymous,basic,bearer,negotiate,ntlm (default: implied by "
-                           "--username/--token/--client-id, else anonymous)")
+    auth.add_argument(
+        "--auth",
+        type=_schemes,
+        metavar="SCHEMES",
+        help="comma-separated: anonymous,basic,bearer,negotiate,ntlm (default: implied by "
+        "--username/--token/--client-id, else anonymous)",
+    )
     auth.add_argument("--users", metavar="FILE", help="DOMAIN:USER:PASSWORD lines (basic, ntlm)")
     auth.add_argument("--client-id", help="OpenID Connect client accepted at /identity/connect/token")
     auth.add_argument("--client-secret", help="its secret")
-    auth.add_argument("--token-lifetime", type=float, default=3600.0, metavar="SECONDS",
-                      help="lifetime of the tokens the token endpoint issues")
+    auth.add_argument(
+        "--token-lifetime",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="lifetime of the tokens the token endpoint issues",
+    )
     auth.add_argument("--keytab", help="service keytab of the Kerberos acceptor (negotiate), e.g. HTTP/127.0.0.1")
-    auth.add_argument("--tls", action="store_true",
-                      help="serve HTTPS with a certificate for 127.0.0.1/localhost signed by a generated CA")
+    auth.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a certificate for 127.0.0.1/localhost signed by a generated CA",
+    )
     auth.add_argument("--tls-ca-out", metavar="FILE", help="write the generated CA certificate (PEM) here")
     auth.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM) ...")
     auth.add_argument("--tls-key", metavar="FILE", help="... and this private key")
-    parser.add_argument("--rate-limit", type=int, default=0, metavar="N",
-                        help="answer 429 above N requests per second per client IP (0 = off)")
-    parser.add_argument("--max-request-bytes", type=int, default=4 * 1024 * 1024,
-                        help="MaxRequestContentLength: larger bodies get 413")
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer 429 above N requests per second per client IP (0 = off)",
+    )
+    parser.add_argument(
+        "--max-request-bytes", type=int, default=4 * 1024 * 1024, help="MaxRequestContentLength: larger bodies get 413"
+    )
     parser.add_argument("--no-csrf", action="store_true", help="do not require X-Requested-With on POST")
     parser.add_argument("--no-gzip", action="store_true", help="never compress responses")
     parser.add_argument("--config", metavar="FILE", help="a MockConfig JSON file (flags given explicitly win)")
@@ -114,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--faults-file", metavar="FILE", help="JSON object of fault settings")
     for name, kind, help_text in FAULT_FLAGS:
         flag = f"fault_{name}" if name in ("limit", "path_regex") else name
-        faults.add_argument(f"--{flag.replace('_', '-')}", dest=f"fault_{name}", type=kind, default=None,
-                            help=help_text)
+        faults.add_argument(
+            f"--{flag.replace('_', '-')}", dest=f"fault_{name}", type=kind, default=None, help=help_text
+        )
     parser.add_argument("--log-level", default="warning")
     return parser
 
@@ -134,8 +178,11 @@ FAULT_FLAGS = [
     ("malformed_rate", float, "share of 2xx bodies replaced by malformed JSON (0..1)"),
     ("truncated_rate", float, "share of 2xx bodies truncated (0..1)"),
     ("webexception_rate", float, "share of 2xx collection bodies cut short with a WebException (0..1)"),
-    ("item_webexception_rate", float, "share of stream-set items / 200 batch sub-responses with Items cut "
-                                      "short next to a WebException (0..1)"),
+    (
+        "item_webexception_rate",
+        float,
+        "share of stream-set items / 200 batch sub-responses with Items cut short next to a WebException (0..1)",
+    ),
     ("item_errors_rate", float, "the same with an Errors list instead of a WebException (0..1)"),
     ("path_regex", str, "only requests whose path matches this regex get faults"),
     ("limit", int, "stop after this many injected faults"),
@@ -147,8 +194,13 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
     faults = dict(base.faults)
     if args.faults_file:
         faults.update(json.loads(Path(args.faults_file).read_text()))
-    faults.update({name: getattr(args, f"fault_{name}") for name, _, _ in FAULT_FLAGS
-                   if getattr(args, f"fault_{name}") is not None})
+    faults.update(
+        {
+            name: getattr(args, f"fault_{name}")
+            for name, _, _ in FAULT_FLAGS
+            if getattr(args, f"fault_{name}") is not None
+        }
+    )
     FaultSettings.from_dict(faults)  # fail fast on unknown settings
     parser = build_parser()
     given = {k: v for k, v in vars(args).items() if v != parser.get_default(k)}
@@ -157,20 +209,30 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         return given[arg] if arg in given else getattr(base, field)
 
     return replace(
-        base, seed=pick("seed", "seed"), tags=pick("tags", "tags"), now=pick("now", "now"),
+        base,
+        seed=pick("seed", "seed"),
+        tags=pick("tags", "tags"),
+        now=pick("now", "now"),
         late_lag_seconds=pick("late_lag", "late_lag_seconds"),
         expansions=tuple(args.expansion) or base.expansions,
         max_returned_items_per_call=pick("max_returned_items", "max_returned_items_per_call"),
         max_returned_items_for=tuple(args.max_returned_items_for) or base.max_returned_items_for,
-        awkward_tags=pick("awkward_tags", "awkward_tags"), dense_tags=pick("dense_tags", "dense_tags"),
-        username=pick("username", "username"), password=pick("password", "password"),
-        bearer_token=pick("token", "bearer_token"), faults=faults, auth=pick("auth", "auth"),
-        users_file=pick("users", "users_file"), client_id=pick("client_id", "client_id"),
+        awkward_tags=pick("awkward_tags", "awkward_tags"),
+        dense_tags=pick("dense_tags", "dense_tags"),
+        username=pick("username", "username"),
+        password=pick("password", "password"),
+        bearer_token=pick("token", "bearer_token"),
+        faults=faults,
+        auth=pick("auth", "auth"),
+        users_file=pick("users", "users_file"),
+        client_id=pick("client_id", "client_id"),
         client_secret=pick("client_secret", "client_secret"),
-        token_lifetime_seconds=pick("token_lifetime", "token_lifetime_seconds"), keytab=pick("keytab", "keytab"),
+        token_lifetime_seconds=pick("token_lifetime", "token_lifetime_seconds"),
+        keytab=pick("keytab", "keytab"),
         rate_limit_per_second=pick("rate_limit", "rate_limit_per_second"),
         max_request_content_length=pick("max_request_bytes", "max_request_content_length"),
-        csrf_defense=base.csrf_defense and not args.no_csrf, gzip=base.gzip and not args.no_gzip,
+        csrf_defense=base.csrf_defense and not args.no_csrf,
+        gzip=base.gzip and not args.no_gzip,
     )
 
 
@@ -180,10 +242,21 @@ def main(argv: list[str] | None = None) -> None:
     os.environ[ENV_VAR] = config.to_json()
     tls = _tls_files(args)
     scheme = "https" if tls else "http"
-    print(f"mock PI Web API: {scheme}://{args.host}:{args.port}/piwebapi ({config.tags} tags, seed {config.seed}, "
-          f"auth {','.join(configured_schemes(config))})", flush=True)
-    uvicorn.run("mock_pi.app:create_app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, access_log=False, **tls)
+    print(
+        f"mock PI Web API: {scheme}://{args.host}:{args.port}/piwebapi ({config.tags} tags, seed {config.seed}, "
+        f"auth {','.join(configured_schemes(config))})",
+        flush=True,
+    )
+    uvicorn.run(
+        "mock_pi.app:create_app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=False,
+        **tls,
+    )
 
 
 def _tls_files(args: argparse.Namespace) -> dict:

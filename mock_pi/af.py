@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mock_pi import webid
 from mock_pi.hashing import key, uniform1
@@ -46,19 +46,29 @@ TEMPLATES: dict[str, Template] = {
     "Area": Template("Area", None, ("Organisation",), description="A process area of a site"),
     "Unit": Template("Unit", None, ("Organisation",), description="A process unit"),
     "Equipment": Template("Equipment", None, ("Equipment Assets",), description="Any equipment"),
-    "Rotating Equipment": Template("Rotating Equipment", "Equipment", ("Equipment Assets", "Rotating Equipment"),
-                                   description="Machines with a shaft"),
-    **{name: Template(name, "Rotating Equipment" if name in ROTATING else "Equipment",
-                      ("Equipment Assets", "Rotating Equipment") if name in ROTATING else ("Equipment Assets",),
-                      description=f"{name} equipment")
-       for name in EQUIPMENT_TEMPLATES},
+    "Rotating Equipment": Template(
+        "Rotating Equipment",
+        "Equipment",
+        ("Equipment Assets", "Rotating Equipment"),
+        description="Machines with a shaft",
+    ),
+    **{
+        name: Template(
+            name,
+            "Rotating Equipment" if name in ROTATING else "Equipment",
+            ("Equipment Assets", "Rotating Equipment") if name in ROTATING else ("Equipment Assets",),
+            description=f"{name} equipment",
+        )
+        for name in EQUIPMENT_TEMPLATES
+    },
     # Event-frame templates (InstanceType EventFrame); "High Vibration" derives from "Alarm".
     "Batch": Template("Batch", None, ("Production",), "EventFrame", "A production batch in a tank"),
     "Downtime": Template("Downtime", None, ("Reliability",), "EventFrame", "Unplanned stop of a machine"),
     "Maintenance": Template("Maintenance", None, ("Reliability",), "EventFrame", "Planned maintenance work"),
     "Alarm": Template("Alarm", None, ("Alarms",), "EventFrame", "A process alarm", can_be_acknowledged=True),
-    "High Vibration": Template("High Vibration", "Alarm", ("Alarms",), "EventFrame", "Vibration above its limit",
-                               can_be_acknowledged=True),
+    "High Vibration": Template(
+        "High Vibration", "Alarm", ("Alarms",), "EventFrame", "Vibration above its limit", can_be_acknowledged=True
+    ),
 }
 
 
@@ -74,18 +84,37 @@ class StaticSpec:
 
 STATIC_ATTRIBUTES: dict[str, list[StaticSpec]] = {
     "Site": [StaticSpec("Country", "String"), StaticSpec("Time Zone", "String")],
-    "Equipment": [StaticSpec("Manufacturer", "String"), StaticSpec("Model", "String"),
-                  StaticSpec("Install Date", "DateTime"), StaticSpec("Rated Power", "Double", "kW")],
+    "Equipment": [
+        StaticSpec("Manufacturer", "String"),
+        StaticSpec("Model", "String"),
+        StaticSpec("Install Date", "DateTime"),
+        StaticSpec("Rated Power", "Double", "kW"),
+    ],
 }
 PROCESS_CATEGORY = "Process Data"
 ATTRIBUTE_CATEGORIES = {PROCESS_CATEGORY: "Time-series data from PI points", "Nameplate": "Static properties"}
-ELEMENT_CATEGORIES = {"Organisation": "Organisational elements", "Equipment Assets": "Physical equipment",
-                      "Rotating Equipment": "Pumps, compressors, turbines", "Production": "Production events",
-                      "Reliability": "Downtime and maintenance", "Alarms": "Process alarms"}
-_COUNTRIES = {"Houston": "United States", "Rotterdam": "Netherlands", "Singapore": "Singapore",
-              "Antwerp": "Belgium", "Baytown": "United States", "Jubail": "Saudi Arabia", "Pernis": "Netherlands",
-              "Jamnagar": "India", "Ulsan": "South Korea", "Whiting": "United States", "Lavera": "France",
-              "Geelong": "Australia"}
+ELEMENT_CATEGORIES = {
+    "Organisation": "Organisational elements",
+    "Equipment Assets": "Physical equipment",
+    "Rotating Equipment": "Pumps, compressors, turbines",
+    "Production": "Production events",
+    "Reliability": "Downtime and maintenance",
+    "Alarms": "Process alarms",
+}
+_COUNTRIES = {
+    "Houston": "United States",
+    "Rotterdam": "Netherlands",
+    "Singapore": "Singapore",
+    "Antwerp": "Belgium",
+    "Baytown": "United States",
+    "Jubail": "Saudi Arabia",
+    "Pernis": "Netherlands",
+    "Jamnagar": "India",
+    "Ulsan": "South Korea",
+    "Whiting": "United States",
+    "Lavera": "France",
+    "Geelong": "Australia",
+}
 _MAKERS = ["Sulzer", "Flowserve", "Siemens", "ABB", "Emerson", "Atlas Copco", "KSB", "Grundfos"]
 
 
@@ -110,8 +139,13 @@ class Attribute:
         return self.tag is not None
 
 
-_AF_TYPES = {"Float32": "Single", "Float64": "Double", "Int32": "Int32", "Digital": "EnumerationValue",
-             "String": "String"}
+_AF_TYPES = {
+    "Float32": "Single",
+    "Float64": "Double",
+    "Int32": "Int32",
+    "Digital": "EnumerationValue",
+    "String": "String",
+}
 
 
 def af_type(sensor: Sensor) -> str:
@@ -174,8 +208,11 @@ class AFModel:
         return webid.object_webid("RD", [self.server_guid, self.database_guid], self.database_path, kind)
 
     def element_webid(self, element: Element, kind: str = "Full") -> str:
-        return element.webid if kind == "Full" else \
-            webid.object_webid("Em", [self.server_guid, element.guid], element.path, kind)
+        return (
+            element.webid
+            if kind == "Full"
+            else webid.object_webid("Em", [self.server_guid, element.guid], element.path, kind)
+        )
 
     def template_guid(self, name: str) -> uuid.UUID:
         return uuid.uuid5(self.ns, f"template/{name}")
@@ -186,8 +223,9 @@ class AFModel:
     def template_webid(self, name: str, kind: str = "Full") -> str:
         return webid.object_webid("ET", [self.server_guid, self.template_guid(name)], self.template_path(name), kind)
 
-    def attribute_webid(self, attribute: Attribute, kind: str = "Full", owner_guid: uuid.UUID | None = None,
-                        owner: str = "E") -> str:
+    def attribute_webid(
+        self, attribute: Attribute, kind: str = "Full", owner_guid: uuid.UUID | None = None, owner: str = "E"
+    ) -> str:
         owner_guid = owner_guid or self.universe.elements[attribute.owner].guid
         return webid.object_webid("Ab", [self.server_guid, owner_guid, attribute.guid], attribute.path, kind, owner)
 
@@ -231,11 +269,29 @@ class AFModel:
         """The attributes of an element: PI Point attributes (one per tag) then static ones."""
         out: list[Attribute] = []
         for tag in self.tags_of[element.index]:
-            out.append(self._attribute(element, len(out), tag.sensor.attribute, af_type(tag.sensor),
-                                       tag.sensor.units, PROCESS_CATEGORY, tag=tag))
+            out.append(
+                self._attribute(
+                    element,
+                    len(out),
+                    tag.sensor.attribute,
+                    af_type(tag.sensor),
+                    tag.sensor.units,
+                    PROCESS_CATEGORY,
+                    tag=tag,
+                )
+            )
         for spec in self.static_specs(element.template):
-            out.append(self._attribute(element, len(out), spec.name, spec.type, spec.units, spec.category,
-                                       value=self.static_value(element, spec)))
+            out.append(
+                self._attribute(
+                    element,
+                    len(out),
+                    spec.name,
+                    spec.type,
+                    spec.units,
+                    spec.category,
+                    value=self.static_value(element, spec),
+                )
+            )
         return out
 
     def attribute_of_tag(self, tag: Tag) -> Attribute:
@@ -275,11 +331,20 @@ class AFModel:
             return f"{element.template[:3].upper()}-{100 + int(u * 900)}"
         if spec.name == "Install Date":
             year = 1995 + int(u * 28)
-            return iso1(datetime(year, 1 + int(u * 97) % 12, 1, tzinfo=timezone.utc).timestamp())
+            return iso1(datetime(year, 1 + int(u * 97) % 12, 1, tzinfo=UTC).timestamp())
         return round(50 + u * 5000, 1)
 
-    def _attribute(self, element: Element, index: int, name: str, type_: str, units: str, category: str,
-                   tag: Tag | None = None, value: object = None) -> Attribute:
+    def _attribute(
+        self,
+        element: Element,
+        index: int,
+        name: str,
+        type_: str,
+        units: str,
+        category: str,
+        tag: Tag | None = None,
+        value: object = None,
+    ) -> Attribute:
         guid = structured_guid(self.ns, b"AT", element.index, index)
         path = f"{element.path}|{name}"
         wid = webid.object_webid("Ab", [self.server_guid, element.guid, guid], path, owner="E")
@@ -294,10 +359,25 @@ class AFModel:
         for name in reversed(names):
             _, sensors = EQUIPMENT_TEMPLATES.get(name, ("", []))
             for sensor in sensors:
-                out.append({"Name": sensor.attribute, "Type": af_type(sensor), "Units": sensor.units,
-                            "DataReferencePlugIn": "PI Point", "Category": PROCESS_CATEGORY,
-                            "ConfigString": f"\\\\{self.universe.config.data_server}\\%Element%.{sensor.code}"})
+                out.append(
+                    {
+                        "Name": sensor.attribute,
+                        "Type": af_type(sensor),
+                        "Units": sensor.units,
+                        "DataReferencePlugIn": "PI Point",
+                        "Category": PROCESS_CATEGORY,
+                        "ConfigString": f"\\\\{self.universe.config.data_server}\\%Element%.{sensor.code}",
+                    }
+                )
             for spec in STATIC_ATTRIBUTES.get(name, []):
-                out.append({"Name": spec.name, "Type": spec.type, "Units": spec.units, "DataReferencePlugIn": "",
-                            "Category": spec.category, "ConfigString": ""})
+                out.append(
+                    {
+                        "Name": spec.name,
+                        "Type": spec.type,
+                        "Units": spec.units,
+                        "DataReferencePlugIn": "",
+                        "Category": spec.category,
+                        "ConfigString": "",
+                    }
+                )
         return out

@@ -20,7 +20,8 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.datastructures import State
 
-from mock_pi import batch, faults as fault_tools
+from mock_pi import batch
+from mock_pi import faults as fault_tools
 from mock_pi.auth import MockAuth
 from mock_pi.config import MockConfig
 from mock_pi.http import JSON_TYPE, Ctx, PIError, Reply, error_reply
@@ -69,8 +70,16 @@ class MockApp:
         limit = self.mock.config.max_request_content_length
         body, too_large = await _read_body(receive, limit, int(headers.get("content-length") or 0))
         client = scope.get("client") or ("", 0)
-        ctx = Ctx(scope["method"], scope["path"], _query(scope), headers, body, _base(scope, headers), client[0],
-                  connection=f"{client[0]}:{client[1]}")
+        ctx = Ctx(
+            scope["method"],
+            scope["path"],
+            _query(scope),
+            headers,
+            body,
+            _base(scope, headers),
+            client[0],
+            connection=f"{client[0]}:{client[1]}",
+        )
         answer = await self._handle(ctx, too_large, receive)
         if answer is None:
             return  # the client went away while its request hung: nothing to send
@@ -100,8 +109,11 @@ class MockApp:
         if answered:
             return answered
         if self.mock.config.csrf_defense and ctx.method in UNSAFE_METHODS and "x-requested-with" not in ctx.headers:
-            return _error(403, "The request is missing the 'X-Requested-With' header required by the server's "
-                               "CSRF defence (EnableCSRFDefense).")
+            return _error(
+                403,
+                "The request is missing the 'X-Requested-With' header required by the server's "
+                "CSRF defence (EnableCSRFDefense).",
+            )
         f = self.mock.faults
         f.count_request()
         if not f.applies(ctx.path):
@@ -122,8 +134,12 @@ class MockApp:
         reply = self.router.dispatch(ctx)
         if reply.status < 300 and ctx.path.lower().startswith("/piwebapi/streamsets/"):
             reply.body = f.damage_stream_items(reply.body)
-        if reply.status < 300 and isinstance(reply.body, dict) and "Items" in reply.body and \
-                f.draw("webexception", f.settings.webexception_rate):
+        if (
+            reply.status < 300
+            and isinstance(reply.body, dict)
+            and "Items" in reply.body
+            and f.draw("webexception", f.settings.webexception_rate)
+        ):
             reply.body = fault_tools.with_webexception(reply.body)
         payload = reply.encode()
         if reply.status < 300:
@@ -154,8 +170,12 @@ class MockApp:
             body = orjson.loads(ctx.body or b"null")
         except orjson.JSONDecodeError as exc:
             raise PIError(400, f"The batch request body is not valid JSON: {exc}") from exc
-        runner = batch.Batch(self.router.dispatch, ctx, self.mock.faults,
-                             prefetch=lambda ctxs: streams.prefetch_recorded(self.mock, ctxs))
+        runner = batch.Batch(
+            self.router.dispatch,
+            ctx,
+            self.mock.faults,
+            prefetch=lambda ctxs: streams.prefetch_recorded(self.mock, ctxs),
+        )
         return Reply(runner.run(body), 207, selected=True)
 
 
@@ -240,19 +260,21 @@ def _register_admin(router: Router, mock: MockPI) -> None:
         data = body(ctx)
         unknown = set(data) - {"MaxReturnedItemsPerCall", "MaxReturnedItemsFor"}
         if unknown:
-            raise PIError(400, f"Unknown limits: {sorted(unknown)}; known: MaxReturnedItemsPerCall, "
-                               "MaxReturnedItemsFor.")
+            raise PIError(
+                400, f"Unknown limits: {sorted(unknown)}; known: MaxReturnedItemsPerCall, MaxReturnedItemsFor."
+            )
         try:
-            mock.set_limits(data.get("MaxReturnedItemsPerCall", mock.config.max_returned_items_per_call),
-                            dict(data.get("MaxReturnedItemsFor") or {}).items())
+            mock.set_limits(
+                data.get("MaxReturnedItemsPerCall", mock.config.max_returned_items_per_call),
+                dict(data.get("MaxReturnedItemsFor") or {}).items(),
+            )
         except (TypeError, ValueError, re.error) as exc:
             raise PIError(400, f"Invalid limits: {exc}") from exc
         return limits()
 
     def clock() -> dict:
         now = mock.now_s()
-        return {"Now": iso1(now), "NowSeconds": now,
-                "Fixed": mock.fixed_now is not None}
+        return {"Now": iso1(now), "NowSeconds": now, "Fixed": mock.fixed_now is not None}
 
     @router.route("GET", "/admin/clock")
     def get_clock(ctx: Ctx):

@@ -45,8 +45,9 @@ def configured_schemes(config: MockConfig) -> tuple[str, ...]:
         if unknown:
             raise ValueError(f"unknown --auth scheme(s) {sorted(unknown)}; use {', '.join(SCHEMES)}")
         return tuple(config.auth)
-    implied = (("basic",) if config.username is not None else ()) + \
-              (("bearer",) if config.bearer_token or config.client_id else ())
+    implied = (("basic",) if config.username is not None else ()) + (
+        ("bearer",) if config.bearer_token or config.client_id else ()
+    )
     return implied or ("anonymous",)
 
 
@@ -158,16 +159,28 @@ class MockAuth:
                 pass
         if form.get("grant_type") != "client_credentials":
             return 400, orjson.dumps({"error": "unsupported_grant_type"}), None
-        known = self.config.client_id and form.get("client_id") == self.config.client_id and hmac.compare_digest(
-            (form.get("client_secret") or "").encode(), (self.config.client_secret or "").encode())
+        known = (
+            self.config.client_id
+            and form.get("client_id") == self.config.client_id
+            and hmac.compare_digest(
+                (form.get("client_secret") or "").encode(), (self.config.client_secret or "").encode()
+            )
+        )
         if not known:
-            return 401, orjson.dumps({"error": "invalid_client", "error_description": "Unknown client or wrong "
-                                      "secret."}), {"WWW-Authenticate": 'Basic realm="token"'}
+            return (
+                401,
+                orjson.dumps({"error": "invalid_client", "error_description": "Unknown client or wrong secret."}),
+                {"WWW-Authenticate": 'Basic realm="token"'},
+            )
         lifetime = self.config.token_lifetime_seconds
-        payload = base64.urlsafe_b64encode(orjson.dumps({"sub": form["client_id"], "exp": time.time() + lifetime,
-                                                         "jti": os.urandom(8).hex()})).decode()
-        body = {"access_token": f"{payload}.{self._sign(payload)}", "token_type": "Bearer",
-                "expires_in": int(lifetime) if lifetime == int(lifetime) else lifetime}
+        payload = base64.urlsafe_b64encode(
+            orjson.dumps({"sub": form["client_id"], "exp": time.time() + lifetime, "jti": os.urandom(8).hex()})
+        ).decode()
+        body = {
+            "access_token": f"{payload}.{self._sign(payload)}",
+            "token_type": "Bearer",
+            "expires_in": int(lifetime) if lifetime == int(lifetime) else lifetime,
+        }
         return 200, orjson.dumps(body), {"Cache-Control": "no-store"}
 
     # -- Kerberos and NTLM (real acceptors) -------------------------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+
 import orjson
 
 from mock_pi import jsonpath
@@ -41,8 +42,13 @@ def _error(status: int, message: str) -> dict:
 
 
 class Batch:
-    def __init__(self, dispatch: Callable[[Ctx], Reply], outer: Ctx, faults: Faults,
-                 prefetch: Callable[[list[Ctx]], dict[int, Reply]] | None = None):
+    def __init__(
+        self,
+        dispatch: Callable[[Ctx], Reply],
+        outer: Ctx,
+        faults: Faults,
+        prefetch: Callable[[list[Ctx]], dict[int, Reply]] | None = None,
+    ):
         self.dispatch = dispatch
         self.outer = outer
         self.faults = faults
@@ -67,8 +73,11 @@ class Batch:
         settings = self.faults.settings
         if not settings.batch_fail_one and settings.batch_item_rate <= 0:
             return
-        resources = {rid: str(req.get("Resource") or (req.get("RequestTemplate") or {}).get("Resource") or "")
-                     for rid, req in body.items() if rid not in self.results}
+        resources = {
+            rid: str(req.get("Resource") or (req.get("RequestTemplate") or {}).get("Resource") or "")
+            for rid, req in body.items()
+            if rid not in self.results
+        }
         candidates = [rid for rid, resource in resources.items() if self.faults.applies(split_url(resource)[0])]
         victim = self.faults.pick_batch_victim(candidates)
         for rid in candidates:
@@ -105,10 +114,17 @@ class Batch:
         """Answer independent plain GET sub-requests in one go where the prefetcher knows how."""
         if self.prefetch is None:
             return
-        simple = [rid for rid, req in body.items()
-                  if rid not in self.results and not req.get("ParentIds") and not req.get("Parameters")
-                  and (req.get("Method") or "GET").upper() == "GET" and isinstance(req.get("Resource"), str)
-                  and "{" not in req["Resource"] and not req["Resource"].startswith("$")]
+        simple = [
+            rid
+            for rid, req in body.items()
+            if rid not in self.results
+            and not req.get("ParentIds")
+            and not req.get("Parameters")
+            and (req.get("Method") or "GET").upper() == "GET"
+            and isinstance(req.get("Resource"), str)
+            and "{" not in req["Resource"]
+            and not req["Resource"].startswith("$")
+        ]
         if len(simple) < 2:
             return
         ctxs = [self._ctx(body[rid], body[rid]["Resource"]) for rid in simple]
@@ -128,8 +144,14 @@ class Batch:
         content = request.get("Content")
         if content is not None and not isinstance(content, str):
             raise PIError(400, "The 'Content' of a batch request must be a JSON-encoded string.")
-        return Ctx.from_url(request.get("Method") or "GET", url, self.outer.base, headers,
-                            (content or "").encode(), client=self.outer.client)
+        return Ctx.from_url(
+            request.get("Method") or "GET",
+            url,
+            self.outer.base,
+            headers,
+            (content or "").encode(),
+            client=self.outer.client,
+        )
 
     def _execute(self, rid: str, request: dict) -> dict:
         failed = [p for p in request.get("ParentIds") or [] if self.results[p]["Status"] >= 400]
@@ -154,8 +176,9 @@ class Batch:
             return _error(exc.status, exc.errors[0] if exc.errors else "Bad request.")
 
     def _fan_out(self, request: dict, resource: str, tokens: list[list]) -> dict:
-        items = [self._call(request, _fill(resource, [_text(v) for v in combo]))
-                 for combo in itertools.product(*tokens)]
+        items = [
+            self._call(request, _fill(resource, [_text(v) for v in combo])) for combo in itertools.product(*tokens)
+        ]
         return {"Status": 207, "Headers": dict(HEADERS), "Content": {"Items": items}}
 
     def _call(self, request: dict, url: str) -> dict:
@@ -175,8 +198,11 @@ class Batch:
 
     def _document(self, path: str) -> dict:
         """Parent responses as plain JSON (pre-rendered fragments parsed only when a path needs them)."""
-        rid = path[2:].split(".", 1)[0].split("[", 1)[0].strip("'") if path.startswith("$.") else \
-            path[3:].split("'", 1)[0]
+        rid = (
+            path[2:].split(".", 1)[0].split("[", 1)[0].strip("'")
+            if path.startswith("$.")
+            else path[3:].split("'", 1)[0]
+        )
         if rid not in self._parsed and rid in self.results:
             self._parsed[rid] = orjson.loads(orjson.dumps(self.results[rid]))
         return {rid: self._parsed[rid]} if rid in self._parsed else {}

@@ -22,8 +22,20 @@ import numpy as np
 
 from mock_pi.signals import NO_DATA, Events
 
-SUMMARY_TYPES = ("Total", "Average", "Minimum", "Maximum", "Range", "StdDev", "PopulationStdDev", "Count",
-                 "PercentGood", "TotalWithUOM", "All", "AllForNonNumeric")
+SUMMARY_TYPES = (
+    "Total",
+    "Average",
+    "Minimum",
+    "Maximum",
+    "Range",
+    "StdDev",
+    "PopulationStdDev",
+    "Count",
+    "PercentGood",
+    "TotalWithUOM",
+    "All",
+    "AllForNonNumeric",
+)
 ALL_TYPES = ("Total", "Average", "Minimum", "Maximum", "Range", "StdDev", "PopulationStdDev", "Count", "PercentGood")
 TIME_TYPES = ("Auto", "EarliestTime", "MostRecentTime")
 DAY_S = 86_400.0  # PI totals assume a per-day rate when the units carry no time
@@ -58,8 +70,11 @@ def interpolate(events: Events, times: np.ndarray, step: bool) -> Events:
         nxt = np.clip(prev + 1, 0, len(events) - 1)
         ts = events.ts.astype(np.float64)
         linear = has & _continues(events, step)[p]
-        value = np.where(linear, _line(ts[p], events.value[p], ts[nxt], events.value[nxt], times),
-                         np.where(has, events.value[p], 0.0))
+        value = np.where(
+            linear,
+            _line(ts[p], events.value[p], ts[nxt], events.value[nxt], times),
+            np.where(has, events.value[p], 0.0),
+        )
         state = np.where(has, events.system_state[p], NO_DATA).astype(np.int16)
     zeros = np.zeros(n, dtype=bool)
     return Events(times.astype(np.int64), value, state, zeros, zeros.copy(), zeros.copy())
@@ -87,6 +102,7 @@ def plot(events: Events, start_s: float, end_s: float, intervals: int) -> np.nda
 
 
 # -- summaries ----------------------------------------------------------------------------------------
+
 
 @dataclass
 class SummaryValue:
@@ -133,8 +149,9 @@ def event_window(events: Events, start_s: float, end_s: float, basis: str, inter
     for a single interval; with several (ascending) intervals the start time only; the ``Exclude…`` and
     ``IncludeBothEnds`` bases say it themselves."""
     include_start = basis != "EventWeightedExcludeEarliestEvent"
-    include_end = basis in ("EventWeightedExcludeEarliestEvent", "EventWeightedIncludeBothEnds") or \
-        (basis == "EventWeighted" and intervals == 1)
+    include_end = basis in ("EventWeightedExcludeEarliestEvent", "EventWeightedIncludeBothEnds") or (
+        basis == "EventWeighted" and intervals == 1
+    )
     after = events.ts >= start_s if include_start else events.ts > start_s
     before = events.ts <= end_s if include_end else events.ts < end_s
     return events.take(after & before)
@@ -147,8 +164,17 @@ def _expand(types: list[str]) -> list[str]:
     return out
 
 
-def summarize(events: Events, start_s: float, end_s: float, types: list[str], basis: str, numeric: bool,
-              step: bool, intervals: int = 1, time_type: str = "Auto") -> list[SummaryValue]:
+def summarize(
+    events: Events,
+    start_s: float,
+    end_s: float,
+    types: list[str],
+    basis: str,
+    numeric: bool,
+    step: bool,
+    intervals: int = 1,
+    time_type: str = "Auto",
+) -> list[SummaryValue]:
     """PI's summaries of one interval ``[start, end]``. ``events`` reach beyond both ends (see
     :func:`segments`); ``intervals`` is how many intervals the request has (event-weighted boundaries)."""
     time_weighted = basis.startswith("TimeWeighted")
@@ -168,8 +194,11 @@ def summarize(events: Events, start_s: float, end_s: float, types: list[str], ba
         if t != "Count" and not numeric:
             value = None  # Count is the only summary of digital and string points
         good = value is not None and bool(np.isfinite(value))
-        out.append(SummaryValue(t, at if (time_type == "Auto" and at is not None) else stamp,
-                                float(value) if good else None, good))
+        out.append(
+            SummaryValue(
+                t, at if (time_type == "Auto" and at is not None) else stamp, float(value) if good else None, good
+            )
+        )
     return out
 
 
@@ -177,8 +206,11 @@ def _extremes(values: np.ndarray, times: np.ndarray) -> dict:
     if not len(values):
         return {}
     lo, hi = int(np.argmin(values)), int(np.argmax(values))
-    return {"Minimum": (values[lo], float(times[lo])), "Maximum": (values[hi], float(times[hi])),
-            "Range": (values[hi] - values[lo], None)}
+    return {
+        "Minimum": (values[lo], float(times[lo])),
+        "Maximum": (values[hi], float(times[hi])),
+        "Range": (values[hi] - values[lo], None),
+    }
 
 
 def _time_weighted(seg: Segments, duration: float) -> dict:
@@ -189,11 +221,17 @@ def _time_weighted(seg: Segments, duration: float) -> dict:
     if good_s <= 0:
         return stats
     area = float((seg.seconds * (seg.v0 + seg.v1) / 2).sum())
-    squares = float((seg.seconds * (seg.v0 ** 2 + seg.v0 * seg.v1 + seg.v1 ** 2) / 3).sum())
+    squares = float((seg.seconds * (seg.v0**2 + seg.v0 * seg.v1 + seg.v1**2) / 3).sum())
     mean = area / good_s
-    spread = np.sqrt(max(squares / good_s - mean ** 2, 0.0))
-    stats.update({"Average": (mean, None), "Total": (mean * duration / DAY_S, None),
-                  "StdDev": (spread, None), "PopulationStdDev": (spread, None)})
+    spread = np.sqrt(max(squares / good_s - mean**2, 0.0))
+    stats.update(
+        {
+            "Average": (mean, None),
+            "Total": (mean * duration / DAY_S, None),
+            "StdDev": (spread, None),
+            "PopulationStdDev": (spread, None),
+        }
+    )
     values = np.concatenate([seg.v0, seg.v1])
     stats.update(_extremes(values, np.concatenate([seg.t0, seg.t1])))
     return stats
@@ -210,8 +248,9 @@ def _event_weighted(window: Events, duration: float) -> dict:
     stats["PercentGood"] = (100.0 * good.sum() / count, None)
     values = window.value[good]
     if len(values):
-        stats.update({"Average": (values.mean(), None), "Total": (values.sum(), None),
-                      "PopulationStdDev": (values.std(), None)})
+        stats.update(
+            {"Average": (values.mean(), None), "Total": (values.sum(), None), "PopulationStdDev": (values.std(), None)}
+        )
         if len(values) > 1:
             stats["StdDev"] = (values.std(ddof=1), None)
         stats.update(_extremes(values, window.ts[good]))

@@ -55,7 +55,8 @@ class MockConfig:
     token_lifetime_seconds: float = 3600.0
     keytab: str | None = None
     faults: dict = field(default_factory=dict)  # mock_pi.faults.FaultSettings fields
-    # More server settings (docs/pi-web-api.md#server-limits; the CSRF header: #batch): 0 = no rate limit (PI's default is 1000/s).
+    # More server settings (docs/pi-web-api.md#server-limits; the CSRF header: #batch).
+    # Rate limit: 0 = none (PI's default is 1000/s).
     rate_limit_per_second: int = 0
     max_request_content_length: int = 4 * 1024 * 1024
     csrf_defense: bool = True

@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -29,6 +29,8 @@ from mock_pi.universe import HISTORY_START_S, Element
 OPEN_END = "9999-12-31T23:59:59Z"
 OPEN_END_S = float("inf")
 SEVERITIES = ["Warning", "Minor", "Major", "Critical"]
+
+
 @dataclass(frozen=True)
 class Schedule:
     code: int
@@ -45,16 +47,63 @@ class Schedule:
     static_attributes: tuple[tuple[str, str], ...] = ()
 
 
-SCHEDULES: dict[str, Schedule] = {s.word: s for s in [
-    Schedule(1, "Batch", "Batch", frozenset({"Tank"}), 8 * 3600, 0.8, 2 * 3600, 3 * 3600, int(5.5 * 3600),
-             ("Level", "Temperature"), (("Product", "String"), ("Batch ID", "String"), ("Target Volume", "Double"))),
-    Schedule(2, "Downtime", "Downtime", frozenset(ROTATING), 3 * 86400, 0.3, int(2.5 * 86400), 1200, 8 * 3600,
-             ("Run Status",), (("Reason", "String"), ("Lost Production", "Double"))),
-    Schedule(3, "Maintenance", "Maintenance", frozenset(ROTATING | {"HeatExchanger"}), 30 * 86400, 0.5,
-             25 * 86400, 4 * 3600, 3 * 86400, (), (("Work Order", "String"), ("Technician", "String"))),
-    Schedule(4, "Alarm", "High Vibration", frozenset(ROTATING), 86400, 0.25, 20 * 3600, 300, 2 * 3600,
-             ("Vibration",), (("Limit", "Double"), ("Priority", "Int32"))),
-]}
+SCHEDULES: dict[str, Schedule] = {
+    s.word: s
+    for s in [
+        Schedule(
+            1,
+            "Batch",
+            "Batch",
+            frozenset({"Tank"}),
+            8 * 3600,
+            0.8,
+            2 * 3600,
+            3 * 3600,
+            int(5.5 * 3600),
+            ("Level", "Temperature"),
+            (("Product", "String"), ("Batch ID", "String"), ("Target Volume", "Double")),
+        ),
+        Schedule(
+            2,
+            "Downtime",
+            "Downtime",
+            frozenset(ROTATING),
+            3 * 86400,
+            0.3,
+            int(2.5 * 86400),
+            1200,
+            8 * 3600,
+            ("Run Status",),
+            (("Reason", "String"), ("Lost Production", "Double")),
+        ),
+        Schedule(
+            3,
+            "Maintenance",
+            "Maintenance",
+            frozenset(ROTATING | {"HeatExchanger"}),
+            30 * 86400,
+            0.5,
+            25 * 86400,
+            4 * 3600,
+            3 * 86400,
+            (),
+            (("Work Order", "String"), ("Technician", "String")),
+        ),
+        Schedule(
+            4,
+            "Alarm",
+            "High Vibration",
+            frozenset(ROTATING),
+            86400,
+            0.25,
+            20 * 3600,
+            300,
+            2 * 3600,
+            ("Vibration",),
+            (("Limit", "Double"), ("Priority", "Int32")),
+        ),
+    ]
+}
 _BY_CODE = {s.code: s for s in SCHEDULES.values()}
 _PRODUCTS = ["Diesel", "Naphtha", "Jet A-1", "Crude Blend", "Base Oil", "Gasoline 95"]
 _REASONS = ["Trip", "Power loss", "Seal leak", "Operator stop", "Upstream outage", "High temperature"]
@@ -93,7 +142,7 @@ def _ef_guid(ns: uuid.UUID, code: int, child: int, element: int, slot: int) -> u
 
 
 def _fmt(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class EventFrameModel:
@@ -106,9 +155,11 @@ class EventFrameModel:
         self.ns = self.universe.namespace
         self.database_path = af.database_path
         self._elements_of: dict[str, np.ndarray] = {
-            word: np.array([e.index for e in self.universe.elements if e.template in s.element_templates],
-                           dtype=np.int64)
-            for word, s in SCHEDULES.items()}
+            word: np.array(
+                [e.index for e in self.universe.elements if e.template in s.element_templates], dtype=np.int64
+            )
+            for word, s in SCHEDULES.items()
+        }
 
     def _draws(self, schedule: Schedule, elements: np.ndarray, slots: np.ndarray, salt: int) -> np.ndarray:
         keys = np.uint64(key(self.seed, "eventframes", schedule.code)) ^ (elements.astype(np.uint64) << np.uint64(20))
@@ -118,13 +169,16 @@ class EventFrameModel:
         """Which (element, slot) pairs hold a frame, and their start/end times."""
         has = self._draws(schedule, elements, slots, 0) < schedule.probability
         elements, slots = elements[has], slots[has]
-        start = slots * schedule.slot_s + (self._draws(schedule, elements, slots, 1) * schedule.start_within_s).astype(np.int64)
+        start = slots * schedule.slot_s + (self._draws(schedule, elements, slots, 1) * schedule.start_within_s).astype(
+            np.int64
+        )
         span = schedule.max_duration_s - schedule.min_duration_s
         end = start + schedule.min_duration_s + (self._draws(schedule, elements, slots, 2) * span).astype(np.int64)
         return elements, slots, start, end
 
-    def frames_between(self, start_s: float, end_s: float, now_s: float, children: bool = False,
-                       prefilter=None) -> list[EventFrame]:
+    def frames_between(
+        self, start_s: float, end_s: float, now_s: float, children: bool = False, prefilter=None
+    ) -> list[EventFrame]:
         """Frames (as of ``now_s``) whose [start, end] overlaps [start_s, end_s]; open frames end at +inf.
 
         Root frames only unless ``children``; sorted by start time, then name. ``prefilter(start, end)``
@@ -189,12 +243,27 @@ class EventFrameModel:
         guid = _ef_guid(self.ns, schedule.code, child, element_index, slot)
         root_path = f"{self.database_path}\\EventFrames[{name.rsplit(' #', 1)[0]}]"
         path = f"{root_path}\\EventFrames[{name}]" if child else root_path
-        return EventFrame(schedule, element, slot, child, name, guid, start, end,
-                          OPEN_END_S if end > now_s else end, severity, ack, n_children, parent_guid, path)
+        return EventFrame(
+            schedule,
+            element,
+            slot,
+            child,
+            name,
+            guid,
+            start,
+            end,
+            OPEN_END_S if end > now_s else end,
+            severity,
+            ack,
+            n_children,
+            parent_guid,
+            path,
+        )
 
     def children(self, frame: EventFrame, now_s: float) -> list[EventFrame]:
-        kids = (self.frame(frame.schedule, frame.element.index, frame.slot, j, now_s)
-                for j in range(1, frame.children + 1))
+        kids = (
+            self.frame(frame.schedule, frame.element.index, frame.slot, j, now_s) for j in range(1, frame.children + 1)
+        )
         return [k for k in kids if k is not None]
 
     def parent(self, frame: EventFrame, now_s: float) -> EventFrame | None:
@@ -206,8 +275,10 @@ class EventFrameModel:
             return None
         element, slot = struct.unpack("<ii", raw[8:])
         schedule = _BY_CODE[raw[5]]
-        if not 0 <= element < len(self.universe.elements) or \
-                self.universe.elements[element].template not in schedule.element_templates:
+        if (
+            not 0 <= element < len(self.universe.elements)
+            or self.universe.elements[element].template not in schedule.element_templates
+        ):
             return None
         return self.frame(schedule, element, slot, raw[6], now_s)
 
@@ -222,7 +293,7 @@ class EventFrameModel:
             return None
         stamp, _, child = stamp.partition(" #")
         try:
-            start = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+            start = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
         except ValueError:
             return None
         frame = self.frame(schedule, element.index, int(start // schedule.slot_s), int(child or 0), now_s)
@@ -247,7 +318,9 @@ class EventFrameModel:
         return out
 
     def static_value(self, frame: EventFrame, name: str):
-        u = float(uniform_v(np.uint64(key(self.seed, "ef-static", name)), np.array([frame.guid.int & (2**63 - 1)]), 0)[0])
+        u = float(
+            uniform_v(np.uint64(key(self.seed, "ef-static", name)), np.array([frame.guid.int & (2**63 - 1)]), 0)[0]
+        )
         if name == "Product":
             return _PRODUCTS[int(u * len(_PRODUCTS))]
         if name == "Batch ID":
@@ -272,10 +345,20 @@ def template_matches(template: str, wanted: str | None) -> bool:
     return wanted.upper() in (t.upper() for t in template_chain(template))
 
 
-
-SEARCH_MODES = ("None", "StartInclusive", "EndInclusive", "Inclusive", "Overlapped", "InProgress",
-                "BackwardFromStartTime", "ForwardFromStartTime", "BackwardFromEndTime", "ForwardFromEndTime",
-                "BackwardInProgress", "ForwardInProgress")
+SEARCH_MODES = (
+    "None",
+    "StartInclusive",
+    "EndInclusive",
+    "Inclusive",
+    "Overlapped",
+    "InProgress",
+    "BackwardFromStartTime",
+    "ForwardFromStartTime",
+    "BackwardFromEndTime",
+    "ForwardFromEndTime",
+    "BackwardInProgress",
+    "ForwardInProgress",
+)
 DIRECTIONAL_MODES = SEARCH_MODES[6:]
 
 _WINDOW_PREDICATES = {
@@ -306,8 +389,16 @@ _DIRECTIONAL = {  # mode -> (predicate on (frame, time), sort key, descending)
 }
 
 
-def search(model: EventFrameModel, mode: str, start_s: float, end_s: float, now_s: float, children: bool = False,
-           wanted: int = 1000, accept=lambda f: True) -> list[EventFrame]:
+def search(
+    model: EventFrameModel,
+    mode: str,
+    start_s: float,
+    end_s: float,
+    now_s: float,
+    children: bool = False,
+    wanted: int = 1000,
+    accept=lambda f: True,
+) -> list[EventFrame]:
     """Frames matching an AF ``searchMode`` (see docs/pi-web-api.md#event-frames), before paging and sorting.
 
     Window modes return every match; directional modes (``Backward*``/``Forward*`` from ``start_s``)
@@ -316,15 +407,20 @@ def search(model: EventFrameModel, mode: str, start_s: float, end_s: float, now_
     """
     if mode not in DIRECTIONAL_MODES:
         test = _WINDOW_PREDICATES[mode]
-        return [f for f in model.frames_between(start_s, end_s, now_s, children) if test(f, start_s, end_s) and accept(f)]
+        return [
+            f for f in model.frames_between(start_s, end_s, now_s, children) if test(f, start_s, end_s) and accept(f)
+        ]
     test, sort_key, descending = _DIRECTIONAL[mode]
     width = 86400.0
     while True:
         lo, hi = (start_s - width, start_s) if descending else (start_s, start_s + width)
         exhausted = lo <= HISTORY_START_S if descending else hi >= now_s
         prefilter = _PREFILTERS[mode]
-        found = [f for f in model.frames_between(lo, hi, now_s, children, lambda st, en: prefilter(st, en, start_s))
-                 if test(f, start_s) and accept(f) and (exhausted or lo <= sort_key(f) <= hi)]
+        found = [
+            f
+            for f in model.frames_between(lo, hi, now_s, children, lambda st, en: prefilter(st, en, start_s))
+            if test(f, start_s) and accept(f) and (exhausted or lo <= sort_key(f) <= hi)
+        ]
         if len(found) >= wanted or exhausted:
             return sorted(found, key=lambda f: (sort_key(f), f.name), reverse=descending)
         width *= 4

@@ -17,8 +17,21 @@ from dataclasses import asdict, dataclass, fields
 
 import orjson
 
-KINDS = ("latency", "rate_limited", "unavailable", "hang", "batch_item", "malformed", "truncated", "webexception",
-         "item_webexception", "item_errors", "hang_abandoned", "limit_exceeded", "value_latency")
+KINDS = (
+    "latency",
+    "rate_limited",
+    "unavailable",
+    "hang",
+    "batch_item",
+    "malformed",
+    "truncated",
+    "webexception",
+    "item_webexception",
+    "item_errors",
+    "hang_abandoned",
+    "limit_exceeded",
+    "value_latency",
+)
 # Counted, but not injected faults: ``limit`` does not count them (``limit_exceeded``: 400s announcing the
 # server's MaxReturnedItemsPerCall, see ``/admin/limits``; ``value_latency``: answers delayed per value).
 NOT_FAULTS = ("latency", "hang_abandoned", "limit_exceeded", "value_latency")
@@ -86,7 +99,6 @@ class Faults:
         if rate <= 0:
             return False
         with self._lock:
-            s = self.settings
             if self._exhausted():
                 return False
             if self._random.random() >= rate:
@@ -124,8 +136,12 @@ class Faults:
         """``item`` (a stream-set item or a batch sub-response's Content) as a stream that failed mid-read,
         when ``item_webexception_rate`` / ``item_errors_rate`` draw it; otherwise ``item`` itself."""
         s = self.settings
-        if "Items" not in item or "WebException" in item or "Errors" in item or \
-                (s.item_webexception_rate <= 0 and s.item_errors_rate <= 0):
+        if (
+            "Items" not in item
+            or "WebException" in item
+            or "Errors" in item
+            or (s.item_webexception_rate <= 0 and s.item_errors_rate <= 0)
+        ):
             return item  # nothing to cut, or already failed (e.g. an unknown WebId in a stream set)
         if self.draw("item_webexception", s.item_webexception_rate):
             return {**item, "Items": _first_half(item["Items"]), "WebException": dict(ITEM_WEBEXCEPTION)}
@@ -136,8 +152,11 @@ class Faults:
     def damage_stream_items(self, body: object) -> object:
         """A stream-set collection (``Items`` of objects with their own ``Items``) with some items damaged."""
         s = self.settings
-        if (s.item_webexception_rate <= 0 and s.item_errors_rate <= 0) or not isinstance(body, dict) or \
-                not isinstance(body.get("Items"), list):
+        if (
+            (s.item_webexception_rate <= 0 and s.item_errors_rate <= 0)
+            or not isinstance(body, dict)
+            or not isinstance(body.get("Items"), list)
+        ):
             return body
         items = [self.damage_item(i) if isinstance(i, dict) else i for i in body["Items"]]
         return {**body, "Items": items}

@@ -81,12 +81,18 @@ class Ctx:
     prefetched: dict | None = None  # batch: results computed for many sub-requests at once
 
     @classmethod
-    def from_url(cls, method: str, url: str, base: str, headers: dict | None = None, body: bytes = b"",
-                 **kw) -> Ctx:
+    def from_url(cls, method: str, url: str, base: str, headers: dict | None = None, body: bytes = b"", **kw) -> Ctx:
         """A sub-request from an absolute or relative URL (the authority is ignored, like PI does)."""
         path, query = split_url(url)
-        return cls(method.upper(), path, list(_parse_query(query)),
-                   {k.lower(): v for k, v in (headers or {}).items()}, body, base, **kw)
+        return cls(
+            method.upper(),
+            path,
+            list(_parse_query(query)),
+            {k.lower(): v for k, v in (headers or {}).items()},
+            body,
+            base,
+            **kw,
+        )
 
     @cached_property
     def params(self) -> dict[str, list[str]]:

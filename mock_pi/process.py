@@ -26,13 +26,16 @@ class MockServer:
 
 
 @contextmanager
-def running_mock(*args: str, port: int | None = None, startup_timeout: float = 30.0,
-                 quiet: bool = True) -> Iterator[MockServer]:
+def running_mock(
+    *args: str, port: int | None = None, startup_timeout: float = 30.0, quiet: bool = True
+) -> Iterator[MockServer]:
     """``python -m mock_pi --host 127.0.0.1 --port <port or a free one> *args``; terminated when the block exits."""
     port = port or free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "mock_pi", "--host", "127.0.0.1", "--port", str(port), *args],
-        stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None, text=True,
+        stdout=subprocess.PIPE if quiet else None,
+        stderr=subprocess.STDOUT if quiet else None,
+        text=True,
     )
     tls = any(a in ("--tls", "--tls-cert") for a in args)
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/piwebapi"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -116,8 +116,9 @@ def _day_strings(first: int, span: int) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _time_of_day() -> np.ndarray:
-    return np.array([f"T{h:02d}:{m:02d}:{s:02d}Z" for h in range(24) for m in range(60) for s in range(60)],
-                    dtype=object)
+    return np.array(
+        [f"T{h:02d}:{m:02d}:{s:02d}Z" for h in range(24) for m in range(60) for s in range(60)], dtype=object
+    )
 
 
 def _value_objects(tag: Tag, events: Events) -> list:
@@ -145,8 +146,9 @@ def system_state(code: int) -> dict:
 VALUE_ERRORS = [{"FieldName": "Value", "Message": ["The value could not be read from the PI Data Archive."]}]
 
 
-def timed_values(tag: Tag, events: Events, selection: Selection = None, descending: bool = False,
-                 units: str = "") -> list[dict]:
+def timed_values(
+    tag: Tag, events: Events, selection: Selection = None, descending: bool = False, units: str = ""
+) -> list[dict]:
     """Events as a list of PI TimedValue objects, limited to the selected fields."""
     if descending:
         events = events.take(slice(None, None, -1))
@@ -154,8 +156,15 @@ def timed_values(tag: Tag, events: Events, selection: Selection = None, descendi
     values = _value_objects(tag, events)
     good = (events.system_state == 0).tolist()
     q, s, a = events.questionable.tolist(), events.substituted.tolist(), events.annotated.tolist()
-    columns = {"Timestamp": stamps, "Value": values, "UnitsAbbreviation": [units] * len(stamps), "Good": good,
-               "Questionable": q, "Substituted": s, "Annotated": a}
+    columns = {
+        "Timestamp": stamps,
+        "Value": values,
+        "UnitsAbbreviation": [units] * len(stamps),
+        "Good": good,
+        "Questionable": q,
+        "Substituted": s,
+        "Annotated": a,
+    }
     names = [f for f in VALUE_FIELDS if selection is None or f in selection]
     rows = [dict(zip(names, row)) for row in zip(*(columns[f] for f in names))]
     if selection is None or "Errors" in selection:
@@ -166,8 +175,15 @@ def timed_values(tag: Tag, events: Events, selection: Selection = None, descendi
 
 def timed_value(ts: float, value: Any, good: bool, units: str = "") -> dict:
     """One TimedValue built from parts (summaries, static attribute values, computed values)."""
-    return {"Timestamp": iso(np.array([int(ts)]))[0], "Value": value, "UnitsAbbreviation": units, "Good": good,
-            "Questionable": False, "Substituted": False, "Annotated": False}
+    return {
+        "Timestamp": iso(np.array([int(ts)]))[0],
+        "Value": value,
+        "UnitsAbbreviation": units,
+        "Good": good,
+        "Questionable": False,
+        "Substituted": False,
+        "Annotated": False,
+    }
 
 
 # -- fast path: many streams rendered straight to JSON text ----------------------------------------
@@ -177,8 +193,9 @@ _FLAG_FIELDS = ("UnitsAbbreviation", "Good", "Questionable", "Substituted", "Ann
 _EMPTY_ARRAY = orjson.Fragment(b"[]")
 
 
-def stream_values_json(tags: list[Tag], events: Events, offsets: np.ndarray, selection: Selection = None,
-                       units: list[str] | None = None) -> list[orjson.Fragment]:
+def stream_values_json(
+    tags: list[Tag], events: Events, offsets: np.ndarray, selection: Selection = None, units: list[str] | None = None
+) -> list[orjson.Fragment]:
     """The ``Items`` arrays of many streams (stream ``i`` = rows ``offsets[i]:offsets[i+1]``) as JSON.
 
     Same output as :func:`timed_values` per stream, without building a dict or a string per row: every
@@ -207,7 +224,7 @@ def stream_values_json(tags: list[Tag], events: Events, offsets: np.ndarray, sel
     pieces: list = [None] * (k * n)
     for j, column in enumerate(columns):
         pieces[j::k] = [column] * n if isinstance(column, str) else column
-    pieces[k - 1::k] = np.array([tail_prefix + t + "}," + opening for t in table], dtype=object)[tail_index].tolist()
+    pieces[k - 1 :: k] = np.array([tail_prefix + t + "}," + opening for t in table], dtype=object)[tail_index].tolist()
     bounds = offsets.tolist()
     out = []
     for a, b in zip(bounds, bounds[1:]):
@@ -215,7 +232,7 @@ def stream_values_json(tags: list[Tag], events: Events, offsets: np.ndarray, sel
             out.append(_EMPTY_ARRAY)
             continue
         pieces[k * b - 1] = tail_prefix + table[tail_index[b - 1]] + "}]"
-        out.append(orjson.Fragment("[" + opening + "".join(pieces[k * a:k * b])))
+        out.append(orjson.Fragment("[" + opening + "".join(pieces[k * a : k * b])))
     return out
 
 
@@ -232,8 +249,11 @@ def _value_texts(tags: list[Tag], rt: np.ndarray, events: Events) -> list[str]:
         out[ints] = orjson.dumps(events.value[ints].astype(np.int64).tolist())[1:-1].decode().split(",")
     for i in np.flatnonzero(kinds >= _KIND_DIGITAL).tolist():
         tag, raw = tags[rt[i]], int(events.value[i])
-        out[i] = _digital_json(tag.sensor.digital_set, raw) if kinds[i] == _KIND_DIGITAL else \
-            orjson.dumps(string_value(tag, raw)).decode()
+        out[i] = (
+            _digital_json(tag.sensor.digital_set, raw)
+            if kinds[i] == _KIND_DIGITAL
+            else orjson.dumps(string_value(tag, raw)).decode()
+        )
     for i in np.flatnonzero(states).tolist():
         out[i] = _system_json(int(states[i]))
     return out.tolist()
@@ -248,36 +268,47 @@ def _kind_code(tag: Tag) -> int:
     return _KIND_INT if tag.sensor.point_type == "Int32" else _KIND_FLOAT
 
 
-@lru_cache(maxsize=None)
+@cache
 def _digital_json(digital_set: str, code: int) -> str:
     return orjson.dumps({"Name": DIGITAL_SETS[digital_set][code], "Value": code, "IsSystem": False}).decode()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _system_json(code: int) -> str:
     return orjson.dumps(system_state(code)).decode()
 
 
-def _tail_table(tags: list[Tag], rt: np.ndarray, events: Events, names: tuple, units: list[str] | None,
-                leading_comma: bool) -> tuple[list[str], np.ndarray]:
+def _tail_table(
+    tags: list[Tag], rt: np.ndarray, events: Events, names: tuple, units: list[str] | None, leading_comma: bool
+) -> tuple[list[str], np.ndarray]:
     """The JSON text after ``Value`` of each row, as (table, row index into it): one of 32 flag
     combinations per distinct units string."""
     units = units if units is not None else [""] * len(tags)
     distinct = sorted(set(units))
     unit_index = np.array([distinct.index(u) for u in units], dtype=np.int64)[rt]
     error = events.system_state == VALUE_ERROR
-    combo = ((events.system_state == 0) * 16 + events.questionable * 8 + events.substituted * 4
-             + events.annotated * 2 + error).astype(np.int64)
+    combo = (
+        (events.system_state == 0) * 16
+        + events.questionable * 8
+        + events.substituted * 4
+        + events.annotated * 2
+        + error
+    ).astype(np.int64)
     table = [_tail(u, c, names, leading_comma) for u in distinct for c in range(32)]
     return table, unit_index * 32 + combo
 
 
 @lru_cache(maxsize=4096)
 def _tail(units: str, combo: int, names: tuple, leading_comma: bool) -> str:
-    flags = {"UnitsAbbreviation": units, "Good": bool(combo & 16), "Questionable": bool(combo & 8),
-             "Substituted": bool(combo & 4), "Annotated": bool(combo & 2)}
+    flags = {
+        "UnitsAbbreviation": units,
+        "Good": bool(combo & 16),
+        "Questionable": bool(combo & 8),
+        "Substituted": bool(combo & 4),
+        "Annotated": bool(combo & 2),
+    }
     parts = [orjson.dumps({f: flags[f]}).decode()[1:-1] for f in _FLAG_FIELDS if f in names]
     if combo & 1 and "Errors" in names:
         parts.append(orjson.dumps({"Errors": VALUE_ERRORS}).decode()[1:-1])
     text = ",".join(parts)
-    return ("," + text if text and leading_comma else text)
+    return "," + text if text and leading_comma else text

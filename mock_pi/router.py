@@ -43,10 +43,12 @@ class Router:
 
     def route(self, methods: str, *patterns: str):
         """Decorator form of :meth:`add` (several patterns may share one handler)."""
+
         def decorate(handler: Handler) -> Handler:
             for pattern in patterns:
                 self.add(methods, pattern, handler)
             return handler
+
         return decorate
 
     def _find(self, path: str) -> tuple[_Node | None, dict[str, str]]:

@@ -31,8 +31,16 @@ from mock_pi.hashing import key, uniform, uniform_v
 from mock_pi.universe import DIGITAL_SETS, Tag
 
 SYSTEM_STATES: dict[int, str] = {
-    242: "Error", 246: "I/O Timeout", 248: "No Data", 253: "Pt Created", 254: "Shutdown", 255: "Bad Input",
-    251: "Under Range", 252: "Over Range", 238: "Scan Off", 249: "Calc Failed",
+    242: "Error",
+    246: "I/O Timeout",
+    248: "No Data",
+    253: "Pt Created",
+    254: "Shutdown",
+    255: "Bad Input",
+    251: "Under Range",
+    252: "Over Range",
+    238: "Scan Off",
+    249: "Calc Failed",
 }
 _RANDOM_SYSTEM_STATES = np.array([246, 255, 254, 252, 238], dtype=np.int16)
 PT_CREATED = 253
@@ -69,8 +77,14 @@ class Events:
         return self.system_state == 0
 
     def take(self, index) -> Events:
-        return Events(self.ts[index], self.value[index], self.system_state[index],
-                      self.questionable[index], self.substituted[index], self.annotated[index])
+        return Events(
+            self.ts[index],
+            self.value[index],
+            self.system_state[index],
+            self.questionable[index],
+            self.substituted[index],
+            self.annotated[index],
+        )
 
 
 @dataclass
@@ -134,9 +148,18 @@ class ProfileTable:
         self._site_keys: dict[tuple[int, int], int] = {}
 
     def profile(self, i: int) -> TagProfile:
-        return TagProfile(int(self.period[i]), int(self.phase[i]), float(self.base[i]), float(self.amplitude[i]),
-                          float(self.noise[i]), float(self.drift[i]), int(self.decimals[i]),
-                          bool(self.irregular[i]), bool(self.duplicates[i]), bool(self.errors[i]))
+        return TagProfile(
+            int(self.period[i]),
+            int(self.phase[i]),
+            float(self.base[i]),
+            float(self.amplitude[i]),
+            float(self.noise[i]),
+            float(self.drift[i]),
+            int(self.decimals[i]),
+            bool(self.irregular[i]),
+            bool(self.duplicates[i]),
+            bool(self.errors[i]),
+        )
 
     def site_keys(self, seed: int, index: np.ndarray) -> np.ndarray:
         """Random-stream keys of the sites' interfaces (an outage hits every tag of a site)."""
@@ -149,18 +172,33 @@ class ProfileTable:
         return out
 
 
-def recorded(tag: Tag, start_s: float, end_s: float, now_s: float, seed: int, late_lag_seconds: float = 0.0,
-             prof: TagProfile | None = None) -> Events:
+def recorded(
+    tag: Tag,
+    start_s: float,
+    end_s: float,
+    now_s: float,
+    seed: int,
+    late_lag_seconds: float = 0.0,
+    prof: TagProfile | None = None,
+) -> Events:
     """All events of ``tag`` with ``start_s <= ts <= end_s`` that are visible at ``now_s``.
 
     ``prof`` is accepted for compatibility; the profile is always derived from the tag itself.
     """
-    return recorded_many(ProfileTable([tag]), np.zeros(1, np.int64), start_s, end_s, now_s, seed,
-                         late_lag_seconds).of(0)
+    return recorded_many(ProfileTable([tag]), np.zeros(1, np.int64), start_s, end_s, now_s, seed, late_lag_seconds).of(
+        0
+    )
 
 
-def recorded_many(table: ProfileTable, index: np.ndarray, start_s: float, end_s: float, now_s: float, seed: int,
-                  late_lag_seconds: float = 0.0) -> ManyEvents:
+def recorded_many(
+    table: ProfileTable,
+    index: np.ndarray,
+    start_s: float,
+    end_s: float,
+    now_s: float,
+    seed: int,
+    late_lag_seconds: float = 0.0,
+) -> ManyEvents:
     """Recorded events of the tags ``table[index]`` in ``[start_s, end_s]`` visible at ``now_s``, in one pass."""
     index = np.asarray(index, dtype=np.int64)
     m = len(index)
@@ -269,8 +307,16 @@ def _round(value: np.ndarray, decimals: np.ndarray, int32: np.ndarray) -> np.nda
     return np.where(int32, np.round(value), np.where(decimals == 5, np.round(value, 5), np.round(value, 3)))
 
 
-def _apply_outages(table: ProfileTable, index: np.ndarray, ev: Events, rt: np.ndarray, rank: np.ndarray,
-                   lo: np.ndarray, hi: np.ndarray, seed: int):
+def _apply_outages(
+    table: ProfileTable,
+    index: np.ndarray,
+    ev: Events,
+    rt: np.ndarray,
+    rank: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    seed: int,
+):
     """Drop samples inside the site's interface outages; an I/O Timeout marks each outage start.
 
     A site has at most one outage per 6-hour block, starting in the block's first 3 h and lasting at most
@@ -297,10 +343,19 @@ def _apply_outages(table: ProfileTable, index: np.ndarray, ev: Events, rt: np.nd
     keep = ~inside
     if n == 0:
         return ev.take(keep), rt[keep], rank[keep]
-    marker = Events(_outage(sk[hit], blocks[hit])[0], np.zeros(n), np.full(n, IO_TIMEOUT, dtype=np.int16),
-                    np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool))
-    return (_concat(ev.take(keep), marker), np.concatenate([rt[keep], bt]),
-            np.concatenate([rank[keep], np.ones(n, np.int64)]))
+    marker = Events(
+        _outage(sk[hit], blocks[hit])[0],
+        np.zeros(n),
+        np.full(n, IO_TIMEOUT, dtype=np.int16),
+        np.zeros(n, bool),
+        np.zeros(n, bool),
+        np.zeros(n, bool),
+    )
+    return (
+        _concat(ev.take(keep), marker),
+        np.concatenate([rt[keep], bt]),
+        np.concatenate([rank[keep], np.ones(n, np.int64)]),
+    )
 
 
 def _outage(site_keys: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -324,8 +379,11 @@ def _add_bursts(table: ProfileTable, index: np.ndarray, ev: Events, rt: np.ndarr
     if len(extra):
         counter = out.ts[extra] * 64 + j[extra]
         noise, decimals = table.noise[index][rt[extra]], table.decimals[index][rt[extra]]
-        out.value[extra] = _round(out.value[extra] + noise * (uniform_v(keys[extra], counter, 51) - 0.5),
-                                  decimals, table.int32[index][rt[extra]])
+        out.value[extra] = _round(
+            out.value[extra] + noise * (uniform_v(keys[extra], counter, 51) - 0.5),
+            decimals,
+            table.int32[index][rt[extra]],
+        )
         u_flag = uniform_v(keys[extra], counter, 52)
         out.questionable[extra] = (u_flag >= 0.95) & (u_flag < 0.99)
         out.substituted[extra] = u_flag >= 0.99
@@ -349,8 +407,7 @@ def _add_duplicates(table: ProfileTable, index: np.ndarray, ev: Events, rt: np.n
     return _concat(ev, extra), np.concatenate([rt, xrt]), np.concatenate([rank, np.full(len(xrt), 2, np.int64)])
 
 
-def _add_pt_created(created: np.ndarray, ev: Events, rt: np.ndarray, rank: np.ndarray, lo: np.ndarray,
-                    hi: np.ndarray):
+def _add_pt_created(created: np.ndarray, ev: Events, rt: np.ndarray, rank: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     """PI records ``Pt Created`` when a point is created: our tags' first event (nothing else at or before it)."""
     keep = ev.ts > created[rt]
     ev, rt, rank = ev.take(keep), rt[keep], rank[keep]
@@ -358,8 +415,14 @@ def _add_pt_created(created: np.ndarray, ev: Events, rt: np.ndarray, rank: np.nd
     n = len(starting)
     if n == 0:
         return ev, rt, rank
-    marker = Events(created[starting], np.zeros(n), np.full(n, PT_CREATED, dtype=np.int16),
-                    np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool))
+    marker = Events(
+        created[starting],
+        np.zeros(n),
+        np.full(n, PT_CREATED, dtype=np.int16),
+        np.zeros(n, bool),
+        np.zeros(n, bool),
+        np.zeros(n, bool),
+    )
     return _concat(ev, marker), np.concatenate([rt, starting]), np.concatenate([rank, np.zeros(n, np.int64)])
 
 
@@ -368,8 +431,14 @@ def _concat(first: Events, second: Events) -> Events:
 
 
 def empty() -> Events:
-    return Events(np.empty(0, np.int64), np.empty(0), np.empty(0, np.int16),
-                  np.empty(0, bool), np.empty(0, bool), np.empty(0, bool))
+    return Events(
+        np.empty(0, np.int64),
+        np.empty(0),
+        np.empty(0, np.int16),
+        np.empty(0, bool),
+        np.empty(0, bool),
+        np.empty(0, bool),
+    )
 
 
 def string_value(tag: Tag, counter: int) -> str:
@@ -381,5 +450,16 @@ def digital_state_name(tag: Tag, code: int) -> str:
 
 
 assert [f.name for f in fields(Events)] == list(_EVENT_FIELDS)
-__all__ = ["Events", "ManyEvents", "ProfileTable", "TagProfile", "profile", "recorded", "recorded_many",
-           "SYSTEM_STATES", "string_value", "digital_state_name", "uniform"]
+__all__ = [
+    "Events",
+    "ManyEvents",
+    "ProfileTable",
+    "TagProfile",
+    "profile",
+    "recorded",
+    "recorded_many",
+    "SYSTEM_STATES",
+    "string_value",
+    "digital_state_name",
+    "uniform",
+]

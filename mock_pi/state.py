@@ -131,24 +131,41 @@ class MockPI:
         found = self.eventframe_attribute(web_id)
         return None if found is None else self.eventframe_stream(*found, web_id=web_id)
 
-    def eventframe_stream(self, frame: EventFrame, attribute: dict, kind: str = "Full",
-                          web_id: str | None = None) -> Stream:
+    def eventframe_stream(
+        self, frame: EventFrame, attribute: dict, kind: str = "Full", web_id: str | None = None
+    ) -> Stream:
         web_id = web_id or self.eventframe_attribute_webid(frame, attribute, kind)
         tag = attribute["tag"]
-        return Stream(web_id, attribute["name"], attribute["path"], tag.sensor.units if tag else "",
-                      f"attributes/{web_id}", tag, attribute["value"], frame)
+        return Stream(
+            web_id,
+            attribute["name"],
+            attribute["path"],
+            tag.sensor.units if tag else "",
+            f"attributes/{web_id}",
+            tag,
+            attribute["value"],
+            frame,
+        )
 
     def eventframe_attribute_webid(self, frame: EventFrame, attribute: dict, kind: str = "Full") -> str:
-        return webid.object_webid("Ab", [self.af.server_guid, frame.guid, attribute["guid"]], attribute["path"],
-                                  kind, owner="F")
+        return webid.object_webid(
+            "Ab", [self.af.server_guid, frame.guid, attribute["guid"]], attribute["path"], kind, owner="F"
+        )
 
     def eventframe_webid(self, frame: EventFrame, kind: str = "Full") -> str:
         return webid.object_webid("Fm", [self.af.server_guid, frame.guid], frame.path, kind)
 
     def attribute_stream(self, attribute: Attribute, web_id: str | None = None) -> Stream:
         web_id = web_id or attribute.webid
-        return Stream(web_id, attribute.name, attribute.path, attribute.units, f"attributes/{web_id}",
-                      attribute.tag, attribute.value)
+        return Stream(
+            web_id,
+            attribute.name,
+            attribute.path,
+            attribute.units,
+            f"attributes/{web_id}",
+            attribute.tag,
+            attribute.value,
+        )
 
     def eventframe(self, web_id: str) -> EventFrame | None:
         decoded = decode(web_id)
@@ -165,11 +182,16 @@ class MockPI:
         now = self.now_s()
         if decoded.guids:
             frame = self.eventframes.by_guid(decoded.guids[1], now)
-            match = (lambda a: a["guid"] == decoded.guids[2])
+
+            def match(a):
+                return a["guid"] == decoded.guids[2]
         else:
             frame_path, _, name = (decoded.path or "").partition("|")
             frame = self.eventframes.by_path("\\\\" + frame_path, now)
-            match = (lambda a: a["name"].upper() == name)
+
+            def match(a):
+                return a["name"].upper() == name
+
         if frame is None:
             return None
         attribute = next((a for a in self.eventframes.attributes(frame) if match(a)), None)
@@ -190,8 +212,9 @@ class MockPI:
         descending = end_s < start_s
         lo, hi = (end_s, start_s) if descending else (start_s, end_s)
         index = np.fromiter((t.point_id - 1 for t in tags), dtype=np.int64, count=len(tags))
-        many = signals.recorded_many(self.profiles, index, lo, hi, self.now_s(), self.config.seed,
-                                     self.config.late_lag_seconds)
+        many = signals.recorded_many(
+            self.profiles, index, lo, hi, self.now_s(), self.config.seed, self.config.late_lag_seconds
+        )
         counts = np.diff(many.offsets)
         if not descending and counts.max(initial=0) <= max_count:
             return many
@@ -213,5 +236,6 @@ class MockPI:
     def context(self, tag: Tag, lo: float, hi: float) -> Events:
         """Events in [lo, hi] plus enough before ``lo`` (and after ``hi``) to interpolate at both ends."""
         margin = self.context_margin(tag)
-        return signals.recorded(tag, lo - margin, hi + margin, self.now_s(), self.config.seed,
-                                self.config.late_lag_seconds)
+        return signals.recorded(
+            tag, lo - margin, hi + margin, self.now_s(), self.config.seed, self.config.late_lag_seconds
+        )

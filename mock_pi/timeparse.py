@@ -9,15 +9,28 @@ by offsets such as ``*-1d``, ``t+8h``, ``y-30m``, ``*-1.5h``; a bare offset (``-
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _UNITS = {
-    "s": 1, "sec": 1, "second": 1, "seconds": 1,
-    "m": 60, "min": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600,
-    "d": 86400, "day": 86400, "days": 86400,
-    "w": 7 * 86400, "week": 7 * 86400, "weeks": 7 * 86400,
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 7 * 86400,
+    "week": 7 * 86400,
+    "weeks": 7 * 86400,
 }
 _OFFSET = re.compile(r"([+-])\s*(\d+(?:\.\d+)?)\s*([a-z]+)", re.IGNORECASE)
 _REFERENCE = re.compile(r"^(\*|t|today|y|yesterday)?\s*((?:[+-]\s*\d+(?:\.\d+)?\s*[a-z]+\s*)*)$", re.IGNORECASE)
@@ -29,7 +42,7 @@ class TimeParseError(ValueError):
 
 def zone(name: str | None):
     if not name:
-        return timezone.utc  # the mock PI Web API server runs in UTC
+        return UTC  # the mock PI Web API server runs in UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -57,7 +70,7 @@ def parse_time(text: str | None, now_s: float, tz_name: str | None = None, relat
     return parse_iso(text, tz).timestamp()
 
 
-def parse_iso(text: str, tz=timezone.utc) -> datetime:
+def parse_iso(text: str, tz=UTC) -> datetime:
     """An ISO 8601 time (``Z`` or an offset; a zone-less time is read in ``tz``, UTC by default)."""
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 
 from mock_pi import webid
@@ -18,7 +18,7 @@ from mock_pi.config import MockConfig
 from mock_pi.hashing import key, uniform1
 
 # Data before this instant does not exist ("Pt Created" is recorded here for the original tags).
-HISTORY_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+HISTORY_START = datetime(2024, 1, 1, tzinfo=UTC)
 HISTORY_START_S = int(HISTORY_START.timestamp())
 
 
@@ -46,50 +46,68 @@ DIGITAL_SETS: dict[str, list[str]] = {
 _A, _C, _D, _S = "analog", "counter", "digital", "string"
 EQUIPMENT_TEMPLATES: dict[str, tuple[str, list[Sensor]]] = {
     # template name -> (element name prefix, sensors)
-    "Pump": ("P", [
-        Sensor("Flow", "FI", "Float32", "m3/h", 0, 500, 60),
-        Sensor("Discharge Pressure", "PI_DISCH", "Float32", "bar", 0, 40, 60),
-        Sensor("Suction Pressure", "PI_SUCT", "Float32", "bar", 0, 10, 60),
-        Sensor("Bearing Temperature", "TI_BRG", "Float32", "degC", 0, 150, 60),
-        Sensor("Vibration", "VI", "Float32", "mm/s", 0, 25, 10),
-        Sensor("Motor Current", "II", "Float32", "A", 0, 400, 60),
-        Sensor("Run Status", "RUN", "Digital", "", 0, 2, 1800, _D, "RunStatus"),
-    ]),
-    "Compressor": ("K", [
-        Sensor("Inlet Pressure", "PI_IN", "Float32", "bar", 0, 20, 60),
-        Sensor("Outlet Pressure", "PI_OUT", "Float32", "bar", 0, 120, 60),
-        Sensor("Discharge Temperature", "TI_DISCH", "Float32", "degC", 0, 250, 60),
-        Sensor("Speed", "SI", "Int32", "rpm", 0, 12000, 60),
-        Sensor("Vibration", "VI", "Float32", "mm/s", 0, 25, 10),
-        Sensor("Run Hours", "HRS", "Float64", "h", 0, 200000, 300, _C),
-        Sensor("Run Status", "RUN", "Digital", "", 0, 2, 1800, _D, "RunStatus"),
-    ]),
-    "HeatExchanger": ("E", [
-        Sensor("Shell Inlet Temperature", "TI_SH_IN", "Float32", "degC", 0, 300, 60),
-        Sensor("Shell Outlet Temperature", "TI_SH_OUT", "Float32", "degC", 0, 300, 60),
-        Sensor("Tube Inlet Temperature", "TI_TB_IN", "Float32", "degC", 0, 300, 60),
-        Sensor("Tube Outlet Temperature", "TI_TB_OUT", "Float32", "degC", 0, 300, 60),
-        Sensor("Differential Pressure", "PDI", "Float32", "kPa", 0, 200, 60),
-    ]),
-    "Tank": ("T", [
-        Sensor("Level", "LI", "Float32", "%", 0, 100, 300),
-        Sensor("Temperature", "TI", "Float32", "degC", 0, 120, 300),
-        Sensor("Volume", "VOL", "Float64", "m3", 0, 50000, 300),
-        Sensor("Batch ID", "BATCH", "String", "", 0, 0, 14400, _S),
-    ]),
-    "Turbine": ("G", [
-        Sensor("Power Output", "JI", "Float32", "MW", 0, 250, 60),
-        Sensor("Speed", "SI", "Int32", "rpm", 0, 4000, 60),
-        Sensor("Exhaust Temperature", "TI_EXH", "Float32", "degC", 0, 700, 60),
-        Sensor("Vibration", "VI", "Float32", "mm/s", 0, 25, 10),
-        Sensor("Energy Total", "JQ", "Float64", "MWh", 0, 1e7, 300, _C),
-        Sensor("Run Status", "RUN", "Digital", "", 0, 2, 1800, _D, "RunStatus"),
-    ]),
-    "ControlValve": ("V", [
-        Sensor("Position", "ZI", "Float32", "%", 0, 100, 60),
-        Sensor("Setpoint", "ZC", "Float32", "%", 0, 100, 60),
-        Sensor("Valve State", "ZS", "Digital", "", 0, 3, 1800, _D, "ValvePosition"),
-    ]),
+    "Pump": (
+        "P",
+        [
+            Sensor("Flow", "FI", "Float32", "m3/h", 0, 500, 60),
+            Sensor("Discharge Pressure", "PI_DISCH", "Float32", "bar", 0, 40, 60),
+            Sensor("Suction Pressure", "PI_SUCT", "Float32", "bar", 0, 10, 60),
+            Sensor("Bearing Temperature", "TI_BRG", "Float32", "degC", 0, 150, 60),
+            Sensor("Vibration", "VI", "Float32", "mm/s", 0, 25, 10),
+            Sensor("Motor Current", "II", "Float32", "A", 0, 400, 60),
+            Sensor("Run Status", "RUN", "Digital", "", 0, 2, 1800, _D, "RunStatus"),
+        ],
+    ),
+    "Compressor": (
+        "K",
+        [
+            Sensor("Inlet Pressure", "PI_IN", "Float32", "bar", 0, 20, 60),
+            Sensor("Outlet Pressure", "PI_OUT", "Float32", "bar", 0, 120, 60),
+            Sensor("Discharge Temperature", "TI_DISCH", "Float32", "degC", 0, 250, 60),
+            Sensor("Speed", "SI", "Int32", "rpm", 0, 12000, 60),
+            Sensor("Vibration", "VI", "Float32", "mm/s", 0, 25, 10),
+            Sensor("Run Hours", "HRS", "Float64", "h", 0, 200000, 300, _C),
+            Sensor("Run Status", "RUN", "Digital", "", 0, 2, 1800, _D, "RunStatus"),
+        ],
+    ),
+    "HeatExchanger": (
+        "E",
+        [
+            Sensor("Shell Inlet Temperature", "TI_SH_IN", "Float32", "degC", 0, 300, 60),
+            Sensor("Shell Outlet Temperature", "TI_SH_OUT", "Float32", "degC", 0, 300, 60),
+            Sensor("Tube Inlet Temperature", "TI_TB_IN", "Float32", "degC", 0, 300, 60),
+            Sensor("Tube Outlet Temperature", "TI_TB_OUT", "Float32", "degC", 0, 300, 60),
+            Sensor("Differential Pressure", "PDI", "Float32", "kPa", 0, 200, 60),
+        ],
+    ),
+    "Tank": (
+        "T",
+        [
+            Sensor("Level", "LI", "Float32", "%", 0, 100, 300),
+            Sensor("Temperature", "TI", "Float32", "degC", 0, 120, 300),
+            Sensor("Volume", "VOL", "Float64", "m3", 0, 50000, 300),
+            Sensor("Batch ID", "BATCH", "String", "", 0, 0, 14400, _S),
+        ],
+    ),
+    "Turbine": (
+        "G",
+        [
+            Sensor("Power Output", "JI", "Float32", "MW", 0, 250, 60),
+            Sensor("Speed", "SI", "Int32", "rpm", 0, 4000, 60),
+            Sensor("Exhaust Temperature", "TI_EXH", "Float32", "degC", 0, 700, 60),
+            Sensor("Vibration", "VI", "Float32", "mm/s", 0, 25, 10),
+            Sensor("Energy Total", "JQ", "Float64", "MWh", 0, 1e7, 300, _C),
+            Sensor("Run Status", "RUN", "Digital", "", 0, 2, 1800, _D, "RunStatus"),
+        ],
+    ),
+    "ControlValve": (
+        "V",
+        [
+            Sensor("Position", "ZI", "Float32", "%", 0, 100, 60),
+            Sensor("Setpoint", "ZC", "Float32", "%", 0, 100, 60),
+            Sensor("Valve State", "ZS", "Digital", "", 0, 3, 1800, _D, "ValvePosition"),
+        ],
+    ),
 }
 
 # Opt-in points outside AF (``--awkward-tags``, ``--dense-tags``). PI point names may not start with anything
@@ -97,14 +115,28 @@ EQUIPMENT_TEMPLATES: dict[str, tuple[str, list[Sensor]]] = {
 # most 1023 characters long (https://docs.aveva.com/bundle/pi-interface-for-relational-database-rdbms-via-odbc/
 # page/1009239.html); descriptors may hold anything. ``{i}`` keeps each name unique.
 AWKWARD_NAMES = (
-    "Température café é {i}", "µS conductivity {i} 温度", "%FLOW {i} 50% open", "_Tank #{i} & Co",
-    "Line {i}/A+B=C", "Ratio {i} a/b = 1+1 & c", "Pump 🚀 {i}.PV", "Spaces   inside   {i}", "Comma,{i},Colon:x",
-    "Dots.and-dashes.{i}.~tilde", "Plus+{i}+Plus", "Ω{i} Ünïcödé",
+    "Température café é {i}",
+    "µS conductivity {i} 温度",
+    "%FLOW {i} 50% open",
+    "_Tank #{i} & Co",
+    "Line {i}/A+B=C",
+    "Ratio {i} a/b = 1+1 & c",
+    "Pump 🚀 {i}.PV",
+    "Spaces   inside   {i}",
+    "Comma,{i},Colon:x",
+    "Dots.and-dashes.{i}.~tilde",
+    "Plus+{i}+Plus",
+    "Ω{i} Ünïcödé",
 )
 LONG_NAME_LENGTH = 1000  # one name in every len(AWKWARD_NAMES) + 1 is this long (PI allows 1023)
 AWKWARD_DESCRIPTORS = (
-    'He said "hot" – it\'s 5" wide', "C:\\path\\to\\{i}\\", "Line one\nLine two\r\n\tindented",
-    "温度 µS/cm é ü ß Ω 🚀", "", "Quote \" backslash \\ newline \n end {i}", "x" * 1000,
+    'He said "hot" – it\'s 5" wide',
+    "C:\\path\\to\\{i}\\",
+    "Line one\nLine two\r\n\tindented",
+    "温度 µS/cm é ü ß Ω 🚀",
+    "",
+    'Quote " backslash \\ newline \n end {i}',
+    "x" * 1000,
 )
 AWKWARD_SENSORS = (
     Sensor("Value", "PV", "Float32", "", 0, 100, 60),
@@ -128,8 +160,20 @@ def awkward_descriptor(i: int) -> str:
     return AWKWARD_DESCRIPTORS[i % len(AWKWARD_DESCRIPTORS)].format(i=i)
 
 
-SITE_NAMES = ["Houston", "Rotterdam", "Singapore", "Antwerp", "Baytown", "Jubail", "Pernis", "Jamnagar",
-              "Ulsan", "Whiting", "Lavera", "Geelong"]
+SITE_NAMES = [
+    "Houston",
+    "Rotterdam",
+    "Singapore",
+    "Antwerp",
+    "Baytown",
+    "Jubail",
+    "Pernis",
+    "Jamnagar",
+    "Ulsan",
+    "Whiting",
+    "Lavera",
+    "Geelong",
+]
 AREA_NAMES = ["Crude", "Reforming", "Utilities", "Tankfarm", "Power", "Hydrotreating"]
 UNITS_PER_AREA = 4
 AREAS_PER_SITE = 4
@@ -276,26 +320,44 @@ class Universe:
                 point_id = len(self.tags) + 1
                 name = f"{site_code}.U{n_unit:03d}.{equipment_name}.{sensor.code}"
                 path = f"{self.data_server_path}\\{name}"
-                self.tags.append(Tag(
-                    point_id=point_id, name=name, path=path,
-                    webid=webid.point_webid(self.data_server_guid, point_id, path),
-                    sensor=sensor, element=equipment, site=n_site,
-                    created_s=created[point_id - 1], key=key(config.seed, "tag", point_id),
-                ))
+                self.tags.append(
+                    Tag(
+                        point_id=point_id,
+                        name=name,
+                        path=path,
+                        webid=webid.point_webid(self.data_server_guid, point_id, path),
+                        sensor=sensor,
+                        element=equipment,
+                        site=n_site,
+                        created_s=created[point_id - 1],
+                        key=key(config.seed, "tag", point_id),
+                    )
+                )
 
     def _add_points_outside_af(self) -> None:
         """Awkward-named tags, then dense tags: after every AF tag, so the other tags never change."""
         config = self.config
-        specials = [(awkward_name(i), AWKWARD_SENSORS[i % len(AWKWARD_SENSORS)], awkward_descriptor(i))
-                    for i in range(config.awkward_tags)]
-        specials += [(f"HSDA.DENSE{i:04d}.PV", DENSE_SENSOR, f"High-speed signal {i}")
-                     for i in range(config.dense_tags)]
+        specials = [
+            (awkward_name(i), AWKWARD_SENSORS[i % len(AWKWARD_SENSORS)], awkward_descriptor(i))
+            for i in range(config.awkward_tags)
+        ]
+        specials += [
+            (f"HSDA.DENSE{i:04d}.PV", DENSE_SENSOR, f"High-speed signal {i}") for i in range(config.dense_tags)
+        ]
         for name, sensor, descriptor in specials:
             point_id = len(self.tags) + 1
             path = f"{self.data_server_path}\\{name}"
-            self.tags.append(Tag(
-                point_id=point_id, name=name, path=path,
-                webid=webid.point_webid(self.data_server_guid, point_id, path), sensor=sensor, element=None,
-                site=OUTSIDE_AF_SITE, created_s=HISTORY_START_S, key=key(config.seed, "tag", point_id),
-                custom_descriptor=descriptor,
-            ))
+            self.tags.append(
+                Tag(
+                    point_id=point_id,
+                    name=name,
+                    path=path,
+                    webid=webid.point_webid(self.data_server_guid, point_id, path),
+                    sensor=sensor,
+                    element=None,
+                    site=OUTSIDE_AF_SITE,
+                    created_s=HISTORY_START_S,
+                    key=key(config.seed, "tag", point_id),
+                    custom_descriptor=descriptor,
+                )
+            )

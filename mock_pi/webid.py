@@ -17,8 +17,20 @@ from functools import lru_cache
 # Markers whose Full/IDOnly form carries an owner marker right after the 2-char marker.
 _OWNER_MARKERS = {"Ab": "EF", "AT": "E", "MS": "DR", "MV": "DR"}
 # How many GUIDs (or GUID + point id) precede the name payload, by marker.
-_GUID_COUNT = {"DS": 1, "RS": 1, "RD": 2, "Em": 2, "Fm": 2, "ET": 2, "Ab": 3, "AT": 3, "MS": 2, "MV": 3, "EC": 2,
-               "AC": 2}
+_GUID_COUNT = {
+    "DS": 1,
+    "RS": 1,
+    "RD": 2,
+    "Em": 2,
+    "Fm": 2,
+    "ET": 2,
+    "Ab": 3,
+    "AT": 3,
+    "MS": 2,
+    "MV": 3,
+    "EC": 2,
+    "AC": 2,
+}
 
 
 class WebIdError(ValueError):

@@ -44,8 +44,9 @@ def hourly_settle_condition() -> AutomationCondition:
 
 def daily_refresh_condition() -> AutomationCondition:
     """A daily refresh of metadata tables (tag catalog, AF); the new-tag sensor reacts sooner to new tags."""
-    return (AutomationCondition.cron_tick_passed(DAILY_CRON, cron_timezone="UTC")
-            & ~AutomationCondition.in_progress()).with_label(f"daily on '{DAILY_CRON}'")
+    return (
+        AutomationCondition.cron_tick_passed(DAILY_CRON, cron_timezone="UTC") & ~AutomationCondition.in_progress()
+    ).with_label(f"daily on '{DAILY_CRON}'")
 
 
 def daily_settle_condition() -> AutomationCondition:
@@ -63,14 +64,17 @@ def follows_upstream_condition(ignore: Sequence[str] = ()) -> AutomationConditio
     """Derived partitions follow *any* upstream partition that changed — the settle window's hours and
     the hours of a backfill alike (``eager()`` only looks at the latest partition). The ``ignore`` assets
     (e.g. an unpartitioned lookup table refreshed daily) neither trigger nor hold back anything."""
-    updated, missing, running = (AutomationCondition.any_deps_updated(), AutomationCondition.any_deps_missing(),
-                                 AutomationCondition.any_deps_in_progress())
+    updated, missing, running = (
+        AutomationCondition.any_deps_updated(),
+        AutomationCondition.any_deps_missing(),
+        AutomationCondition.any_deps_in_progress(),
+    )
     if ignore:
         ignored = AssetSelection.assets(*ignore)
         updated, missing, running = updated.ignore(ignored), missing.ignore(ignored), running.ignore(ignored)
-    return (
-        updated & ~missing & ~running & ~AutomationCondition.in_progress()
-    ).with_label("any upstream partition updated")
+    return (updated & ~missing & ~running & ~AutomationCondition.in_progress()).with_label(
+        "any upstream partition updated"
+    )
 
 
 automation_sensor = AutomationConditionSensorDefinition(

@@ -31,9 +31,12 @@ def run_check(out=print) -> bool:
 
 def _check(resource: PIWebAPIResource, out) -> bool:
     mode, why = resolve_mode(resource.auth_config())
-    trust = ("OFF (PI_WEB_API_VERIFY_TLS=false)" if not resource.verify_tls else
-             f"{'the OS trust store' if resource.os_trust_store else 'public CAs'}"
-             f"{f' + {resource.ca_bundle}' if resource.ca_bundle else ''}")
+    trust = (
+        "OFF (PI_WEB_API_VERIFY_TLS=false)"
+        if not resource.verify_tls
+        else f"{'the OS trust store' if resource.os_trust_store else 'public CAs'}"
+        f"{f' + {resource.ca_bundle}' if resource.ca_bundle else ''}"
+    )
     out(f"PI Web API  {resource.base_url}")
     out(f"auth        {mode} ({why})")
     out(f"TLS trust   {trust}")
@@ -41,8 +44,10 @@ def _check(resource: PIWebAPIResource, out) -> bool:
     client = resource.client
     try:
         who = client.get("system/userinfo")
-        out(f"identity    {who.get('Name') or '(none)'} ({who.get('IdentityType')}, "
-            f"authenticated: {who.get('IsAuthenticated')})")
+        out(
+            f"identity    {who.get('Name') or '(none)'} ({who.get('IdentityType')}, "
+            f"authenticated: {who.get('IsAuthenticated')})"
+        )
     except PIWebAPIError as exc:
         if exc.status != 404:
             raise
@@ -61,8 +66,9 @@ def _check(resource: PIWebAPIResource, out) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="osipi-check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="osipi-check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--verbose", action="store_true", help="also log what the client does (no secrets)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")

@@ -21,10 +21,19 @@ from osipi_dagster.resources import resources_from_env
 from osipi_dagster.sensors import pi_new_tags_sensor, pi_open_event_frames_sensor
 
 defs = Definitions(
-    assets=[pi_tag_catalog, pi_timeseries, pi_af_elements, pi_af_attributes, pi_event_frames,
-            pi_event_frames_current, pi_metrics_hourly, pi_asset_metrics_hourly, pi_summaries_hourly,
-            # Evenly spaced values are many rows: only when OSIPI_INTERPOLATED_INTERVAL asks for them.
-            *([pi_interpolated] if INTERPOLATED_INTERVAL else [])],
+    assets=[
+        pi_tag_catalog,
+        pi_timeseries,
+        pi_af_elements,
+        pi_af_attributes,
+        pi_event_frames,
+        pi_event_frames_current,
+        pi_metrics_hourly,
+        pi_asset_metrics_hourly,
+        pi_summaries_hourly,
+        # Evenly spaced values are many rows: only when OSIPI_INTERPOLATED_INTERVAL asks for them.
+        *([pi_interpolated] if INTERPOLATED_INTERVAL else []),
+    ],
     asset_checks=[pi_metrics_match_pi_summaries],
     sensors=[automation_sensor, pi_new_tags_sensor, pi_open_event_frames_sensor],
     resources=resources_from_env(),

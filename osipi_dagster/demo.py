@@ -31,8 +31,9 @@ telemetry:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="osipi-demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="osipi-demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--headless", action="store_true", help="materialise and print a summary, no UI")
     parser.add_argument("--tags", type=int, default=500, help="tags in the mock plant (default 500)")
     parser.add_argument("--hours", type=int, default=3, help="--headless: latest hourly partitions to load")
@@ -72,8 +73,14 @@ def run_headless(hours: int) -> dict:
             raise SystemExit("pi_tag_catalog failed")
         for key in keys:
             t0 = time.perf_counter()
-            result = materialize([pi_tag_catalog, pi_timeseries], selection=[pi_timeseries], partition_key=key,
-                                 resources=resources, instance=instance, run_config=quiet)
+            result = materialize(
+                [pi_tag_catalog, pi_timeseries],
+                selection=[pi_timeseries],
+                partition_key=key,
+                resources=resources,
+                instance=instance,
+                run_config=quiet,
+            )
             if not result.success:
                 raise SystemExit(f"pi_timeseries {key} failed")
             rows = result.asset_materializations_for_node("pi_timeseries")[0].metadata["dagster/row_count"].value
@@ -95,8 +102,21 @@ def run_ui(ui_port: int) -> None:
     It runs in a process group of its own so that stopping it stops its webserver, daemon and code
     server children too (``dagster dev`` leaves them behind when it is killed alone).
     """
-    ui = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-m", "osipi_dagster.definitions",
-                           "-h", "127.0.0.1", "-p", str(ui_port)], start_new_session=True)
+    ui = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-m",
+            "osipi_dagster.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(ui_port),
+        ],
+        start_new_session=True,
+    )
     print(f"Dagster UI: http://127.0.0.1:{ui_port}  (Ctrl-C stops the UI and the mock)", flush=True)
     try:
         ui.wait()
@@ -138,8 +158,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"PI Web API: {mock.url}\nDelta tables: {config.delta_root_uri}", flush=True)
         if args.headless:
             summary = run_headless(args.hours)
-            print(f"Loaded {summary['rows']:,} rows for {summary['tags']:,} tags over "
-                  f"{len(summary['partitions'])} hour(s) in {summary['seconds']}s → {summary['delta_root']}")
+            print(
+                f"Loaded {summary['rows']:,} rows for {summary['tags']:,} tags over "
+                f"{len(summary['partitions'])} hour(s) in {summary['seconds']}s → {summary['delta_root']}"
+            )
         else:
             run_ui(args.ui_port)
 

@@ -48,8 +48,10 @@ def pi_web_api_url_problem(url: str, variable: str) -> str | None:
     except ValueError as exc:  # e.g. an unclosed IPv6 bracket
         return f"{variable} is not a valid URL ({exc}); expected e.g. https://pi.example.com/piwebapi"
     if parts.username is not None or parts.password is not None:
-        return (f"{variable} must not contain credentials (user:password@); put them in PI_WEB_API_USERNAME "
-                f"and PI_WEB_API_PASSWORD (or PI_WEB_API_TOKEN) instead")
+        return (
+            f"{variable} must not contain credentials (user:password@); put them in PI_WEB_API_USERNAME "
+            f"and PI_WEB_API_PASSWORD (or PI_WEB_API_TOKEN) instead"
+        )
     try:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError as exc:
@@ -91,8 +93,9 @@ def _pi_web_api_url(value: str) -> str:
 def _cron(value: str) -> str:
     # Dagster's own check (what its schedules and cron conditions accept); dagster is pinned in pyproject.
     if not is_valid_cron_string(value):
-        raise ValueError("accepted: a cron expression (minute hour day month weekday, UTC), e.g. '5 * * * *', "
-                         "or @hourly / @daily")
+        raise ValueError(
+            "accepted: a cron expression (minute hour day month weekday, UTC), e.g. '5 * * * *', or @hourly / @daily"
+        )
     return value
 
 
@@ -153,9 +156,11 @@ class Settings(BaseModel):
 
     # -- the PI Web API (fields of PIWebAPIResource) -----------------------------------------------
     pi_web_api_url: Annotated[str, AfterValidator(_pi_web_api_url)] = Field(
-        DEFAULT_PI_WEB_API_URL, alias="PI_WEB_API_URL")
+        DEFAULT_PI_WEB_API_URL, alias="PI_WEB_API_URL"
+    )
     auth: Literal["auto", "anonymous", "basic", "bearer", "oidc", "kerberos", "ntlm"] = Field(
-        "auto", alias="PI_WEB_API_AUTH")
+        "auto", alias="PI_WEB_API_AUTH"
+    )
     token_url: str | None = Field(None, alias="PI_WEB_API_TOKEN_URL")
     client_id: str | None = Field(None, alias="PI_WEB_API_CLIENT_ID")
     token_scope: str | None = Field(None, alias="PI_WEB_API_TOKEN_SCOPE")
@@ -176,7 +181,8 @@ class Settings(BaseModel):
     # -- storage, partitions, automation, sensors --------------------------------------------------
     delta_root: Annotated[str, AfterValidator(_delta_root)] = Field(".osipi/delta", alias="OSIPI_DELTA_ROOT")
     partitions_start: Annotated[str, AfterValidator(_partitions_start)] = Field(
-        "2026-11-01-00:00", alias="OSIPI_PARTITIONS_START")
+        "2026-11-01-00:00", alias="OSIPI_PARTITIONS_START"
+    )
     # 0: a backfill is one run (what `dagster asset materialize --partition-range` needs); production: 24.
     backfill_partitions_per_run: WholeNumber = Field(0, ge=0, alias="OSIPI_BACKFILL_PARTITIONS_PER_RUN")
     settle_hours: WholeNumber = Field(3, ge=1, alias="OSIPI_SETTLE_HOURS")
@@ -185,8 +191,7 @@ class Settings(BaseModel):
     new_tag_lookback_hours: WholeNumber = Field(24, ge=1, alias="OSIPI_NEW_TAG_LOOKBACK_HOURS")
     open_frames_refresh_seconds: WholeNumber = Field(3600, ge=1, alias="OSIPI_OPEN_FRAMES_REFRESH_SECONDS")
     tag_full_check_seconds: WholeNumber = Field(3600, ge=0, alias="OSIPI_TAG_FULL_CHECK_SECONDS")
-    interpolated_interval: Annotated[str, AfterValidator(_pi_interval)] = Field(
-        "", alias="OSIPI_INTERPOLATED_INTERVAL")
+    interpolated_interval: Annotated[str, AfterValidator(_pi_interval)] = Field("", alias="OSIPI_INTERPOLATED_INTERVAL")
 
     def has_secret(self, variable: str) -> bool:
         return variable in self.secrets_set
@@ -207,8 +212,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse ``environ`` (default: ``os.environ``) strictly; raise :class:`SettingsError` naming every wrong
     variable, its value and what is accepted."""
     environ = os.environ if environ is None else environ
-    given = {name: environ[name] for name in variables()
-             if name not in SECRET_VARIABLES and environ.get(name, "").strip()}
+    given = {
+        name: environ[name] for name in variables() if name not in SECRET_VARIABLES and environ.get(name, "").strip()
+    }
     secrets_set = frozenset(name for name in SECRET_VARIABLES if environ.get(name, "").strip())
     try:
         config = Settings.model_validate({**given, "secrets_set": secrets_set})
@@ -229,10 +235,12 @@ def _auth_problems(config: Settings) -> list[str]:
         problems.append("PI_WEB_API_AUTH=bearer needs PI_WEB_API_TOKEN")
     if config.auth == "ntlm" and not config.has_secret("PI_WEB_API_USERNAME"):
         problems.append("PI_WEB_API_AUTH=ntlm needs PI_WEB_API_USERNAME (DOMAIN\\user) and PI_WEB_API_PASSWORD")
-    if config.auth == "oidc" and not (config.token_url and config.client_id
-                                      and config.has_secret("PI_WEB_API_CLIENT_SECRET")):
-        problems.append("PI_WEB_API_AUTH=oidc needs PI_WEB_API_TOKEN_URL, PI_WEB_API_CLIENT_ID and "
-                        "PI_WEB_API_CLIENT_SECRET")
+    if config.auth == "oidc" and not (
+        config.token_url and config.client_id and config.has_secret("PI_WEB_API_CLIENT_SECRET")
+    ):
+        problems.append(
+            "PI_WEB_API_AUTH=oidc needs PI_WEB_API_TOKEN_URL, PI_WEB_API_CLIENT_ID and PI_WEB_API_CLIENT_SECRET"
+        )
     if config.has_secret("PI_WEB_API_PASSWORD") and not config.has_secret("PI_WEB_API_USERNAME"):
         problems.append("PI_WEB_API_PASSWORD is set but PI_WEB_API_USERNAME is not")
     return problems

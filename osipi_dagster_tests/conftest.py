@@ -1,19 +1,14 @@
-"""Shared fixtures: a real mock PI Web API process (frozen clock) and a temporary Delta root."""
+"""Shared fixtures: a real mock PI Web API process (frozen clock) and its fault injection.
+Plain helpers live in ``helpers.py``."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import subprocess
 
-import httpx
 import pytest
 
-from mock_pi.config import MockConfig
 from mock_pi.process import running_mock
-
-# The frozen "now" of the shared mock: data exists up to this instant.
-MOCK_NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
-MOCK_TAGS = 500
-MOCK_CONFIG = MockConfig(tags=MOCK_TAGS, now=MOCK_NOW)
+from osipi_dagster_tests.helpers import MOCK_NOW, MOCK_TAGS, MockFaults
 
 
 @pytest.fixture(scope="module")
@@ -23,21 +18,43 @@ def mock_pi_url():
         yield server.url
 
 
-class MockFaults:
-    """The mock's fault injection (``POST /admin/faults``), set per test and cleared afterwards."""
-
-    def __init__(self, mock_url: str):
-        self.url = mock_url.removesuffix("/piwebapi") + "/admin/faults"
-
-    def set(self, **settings) -> None:
-        httpx.post(self.url, json=settings).raise_for_status()
-
-    def counters(self) -> dict:
-        return httpx.get(self.url).json()["Counters"]
-
-
 @pytest.fixture
 def faults(mock_pi_url):
     faults = MockFaults(mock_pi_url)
     yield faults
     faults.set()
+
+
+# -- the ``integration`` marker ---------------------------------------------------------------------------
+# A test that starts a process (the mock server, a Dagster CLI, ...) is marked ``integration`` explicitly, so
+# ``pytest -m "not integration"`` is a fast unit loop. The guard below keeps the marks honest: an unmarked
+# test (or a fixture it sets up) that starts a process fails, naming the marker to add.
+
+_unmarked_test: list[str] = []  # the node id of the unmarked test being set up, run or torn down
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    unmarked = item.get_closest_marker("integration") is None
+    if unmarked:
+        _unmarked_test.append(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        if unmarked:
+            _unmarked_test.pop()
+
+
+_popen_init = subprocess.Popen.__init__
+
+
+def _guarded_popen_init(self, *args, **kwargs):
+    if _unmarked_test:
+        raise RuntimeError(
+            f"{_unmarked_test[-1]} starts a process ({args[0] if args else kwargs.get('args')!r}) "
+            "but is not marked: add @pytest.mark.integration (or pytestmark at module level)"
+        )
+    _popen_init(self, *args, **kwargs)
+
+
+subprocess.Popen.__init__ = _guarded_popen_init

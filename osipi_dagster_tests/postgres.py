@@ -37,13 +37,14 @@ def postgres_bin() -> Path:
     candidates = [os.environ.get("PG_BIN")]
     on_path = shutil.which("initdb")
     candidates.append(str(Path(os.path.realpath(on_path)).parent) if on_path else None)
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name),
-                         reverse=True)
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True)
     candidates.append(str(_pgserver_bin() or ""))
     for candidate in filter(None, candidates):
         if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
             return Path(candidate)
-    message = "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, or pip install pgserver"
+    message = (
+        "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, or pip install pgserver"
+    )
     if os.environ.get("CI", "").lower() in ("1", "true"):
         pytest.fail(message)
     pytest.skip(message)
@@ -86,11 +87,14 @@ def running_postgres(database: str = "dagster", user: str = "dagster") -> Iterat
         os.chown(workdir, owner.pw_uid, owner.pw_gid)
 
     def run(*args: str) -> None:
-        result = subprocess.run([str(binaries / args[0]), *args[1:]], capture_output=True, text=True,
-                                cwd=workdir, **as_owner)
+        result = subprocess.run(
+            [str(binaries / args[0]), *args[1:]], capture_output=True, text=True, cwd=workdir, **as_owner
+        )
         if result.returncode:
-            raise RuntimeError(f"{args[0]} failed ({result.returncode}): {result.stderr or result.stdout}\n"
-                               f"{log.read_text() if log.exists() else ''}")
+            raise RuntimeError(
+                f"{args[0]} failed ({result.returncode}): {result.stderr or result.stdout}\n"
+                f"{log.read_text() if log.exists() else ''}"
+            )
 
     port = free_port()
     try:

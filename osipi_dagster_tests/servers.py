@@ -28,8 +28,13 @@ def venv_tool(name: str) -> str:
     return found
 
 
-def wait_until(ready: Callable[[], bool], what: str, timeout: float, process: subprocess.Popen | None = None,
-               log: Path | None = None) -> None:
+def wait_until(
+    ready: Callable[[], bool],
+    what: str,
+    timeout: float,
+    process: subprocess.Popen | None = None,
+    log: Path | None = None,
+) -> None:
     """Poll ``ready()`` until true; fail naming ``what`` (with the process's log) on timeout or early exit."""
     deadline = time.monotonic() + timeout
     while not ready():
@@ -46,6 +51,7 @@ def http_ok(url: str) -> Callable[[], bool]:
             return httpx.get(url, timeout=2.0).status_code < 500
         except httpx.TransportError:
             return False
+
     return ready
 
 
@@ -56,12 +62,19 @@ def _tail(log: Path | None, lines: int = 40) -> str:
 
 
 @contextmanager
-def running(args: list[str], log: Path, env: dict[str, str] | None = None, cwd: str | None = None,
-            stop_timeout: float = 20.0) -> Iterator[subprocess.Popen]:
+def running(
+    args: list[str], log: Path, env: dict[str, str] | None = None, cwd: str | None = None, stop_timeout: float = 20.0
+) -> Iterator[subprocess.Popen]:
     """Start ``args`` (output to ``log``), yield the process, and terminate it (then kill) when the block exits."""
     with open(log, "ab") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                   cwd=cwd, start_new_session=True)
+        process = subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
     try:
         yield process
     finally:

@@ -13,8 +13,18 @@ from mock_pi.af import ATTRIBUTE_CATEGORIES, ELEMENT_CATEGORIES, TEMPLATES, Attr
 from mock_pi.eventframes import DIRECTIONAL_MODES, SEARCH_MODES, EventFrame, search, template_matches
 from mock_pi.http import Ctx, PIError
 from mock_pi.router import Router
-from mock_pi.routes.common import (check_identity, collection, filtered, lookup_routes, name_filter, page,
-                                   required, resolve, sort_by_name, time_param)
+from mock_pi.routes.common import (
+    check_identity,
+    collection,
+    filtered,
+    lookup_routes,
+    name_filter,
+    page,
+    required,
+    resolve,
+    sort_by_name,
+    time_param,
+)
 from mock_pi.state import MockPI
 from mock_pi.universe import Element
 
@@ -97,6 +107,7 @@ def eventframe_by_path(mock: MockPI, path: str) -> EventFrame:
 
 # -- servers and databases ----------------------------------------------------------------------------
 
+
 def asset_servers(mock: MockPI, ctx: Ctx):
     wanted = ctx.one("name") or (ctx.one("path") or "").lstrip("\\")
     if wanted:
@@ -129,15 +140,20 @@ def database_by_id(mock: MockPI, ctx: Ctx):
 
 # -- elements -----------------------------------------------------------------------------------------
 
+
 def element_search(mock: MockPI, ctx: Ctx, parent: Element | None) -> dict:
     af, now = mock.af, mock.now_s()
     candidates = af.descendants(parent) if ctx.bool("searchFullHierarchy", False) else af.children(parent)
     elements = filtered([e for e in candidates if af.visible(e, now)], ctx.one("nameFilter"))
     description = name_filter(ctx.one("descriptionFilter"))
     template, category = ctx.one("templateName"), ctx.one("categoryName")
-    elements = [e for e in elements if template_matches(e.template, template)
-                and (not category or category.upper() in (c.upper() for c in af.categories(e)))
-                and (description is None or description(af.description(e)))]
+    elements = [
+        e
+        for e in elements
+        if template_matches(e.template, template)
+        and (not category or category.upper() in (c.upper() for c in af.categories(e)))
+        and (description is None or description(af.description(e)))
+    ]
     return collection([render_af.element(mock, ctx, e) for e in page(mock, ctx, sort_by_name(ctx, elements))])
 
 
@@ -152,6 +168,7 @@ def child_elements(mock: MockPI, ctx: Ctx):
 
 # -- attributes ---------------------------------------------------------------------------------------
 
+
 def attribute_filter(ctx: Ctx, attributes: list[Attribute], name_param: str, category_param: str) -> list:
     category = ctx.one(category_param)
     out = filtered(attributes, ctx.one(name_param))
@@ -159,8 +176,9 @@ def attribute_filter(ctx: Ctx, attributes: list[Attribute], name_param: str, cat
 
 
 def element_attributes(mock: MockPI, ctx: Ctx):
-    attributes = attribute_filter(ctx, mock.af.attributes(element(mock, ctx.route["webId"])), "nameFilter",
-                                  "categoryName")
+    attributes = attribute_filter(
+        ctx, mock.af.attributes(element(mock, ctx.route["webId"])), "nameFilter", "categoryName"
+    )
     return collection([render_af.attribute(mock, ctx, a) for a in page(mock, ctx, sort_by_name(ctx, attributes))])
 
 
@@ -175,15 +193,23 @@ def database_element_attributes(mock: MockPI, ctx: Ctx):
     af, now = mock.af, mock.now_s()
     candidates = af.descendants(None) if ctx.bool("searchFullHierarchy", False) else af.children(None)
     template, category = ctx.one("elementTemplate"), ctx.one("elementCategory")
-    elements = [e for e in filtered(candidates, ctx.one("elementNameFilter")) if af.visible(e, now)
-                and template_matches(e.template, template)
-                and (not category or category.upper() in (c.upper() for c in af.categories(e)))]
-    attributes = [a for e in sort_by_name(ctx, elements)
-                  for a in attribute_filter(ctx, af.attributes(e), "attributeNameFilter", "attributeCategory")]
+    elements = [
+        e
+        for e in filtered(candidates, ctx.one("elementNameFilter"))
+        if af.visible(e, now)
+        and template_matches(e.template, template)
+        and (not category or category.upper() in (c.upper() for c in af.categories(e)))
+    ]
+    attributes = [
+        a
+        for e in sort_by_name(ctx, elements)
+        for a in attribute_filter(ctx, af.attributes(e), "attributeNameFilter", "attributeCategory")
+    ]
     return collection([render_af.attribute(mock, ctx, a) for a in page(mock, ctx, attributes)])
 
 
 # -- templates and categories -------------------------------------------------------------------------
+
 
 def element_templates(mock: MockPI, ctx: Ctx):
     check_database(mock, ctx.route["webId"])
@@ -203,20 +229,28 @@ def attribute_templates(mock: MockPI, ctx: Ctx):
 
 def element_categories(mock: MockPI, ctx: Ctx):
     check_database(mock, ctx.route["webId"])
-    return collection([render_af.category(mock, ctx, "EC", "ElementCategories", name, description)
-                       for name, description in sorted(ELEMENT_CATEGORIES.items())])
+    return collection(
+        [
+            render_af.category(mock, ctx, "EC", "ElementCategories", name, description)
+            for name, description in sorted(ELEMENT_CATEGORIES.items())
+        ]
+    )
 
 
 def attribute_categories(mock: MockPI, ctx: Ctx):
     check_database(mock, ctx.route["webId"])
-    return collection([render_af.category(mock, ctx, "AC", "AttributeCategories", name, description)
-                       for name, description in sorted(ATTRIBUTE_CATEGORIES.items())])
+    return collection(
+        [
+            render_af.category(mock, ctx, "AC", "AttributeCategories", name, description)
+            for name, description in sorted(ATTRIBUTE_CATEGORIES.items())
+        ]
+    )
 
 
 # -- event frames -------------------------------------------------------------------------------------
 
-def eventframe_search(mock: MockPI, ctx: Ctx, element: Element | None = None,
-                      parent: EventFrame | None = None) -> dict:
+
+def eventframe_search(mock: MockPI, ctx: Ctx, element: Element | None = None, parent: EventFrame | None = None) -> dict:
     mode = ctx.choice("searchMode", SEARCH_MODES, "Overlapped")
     directional = mode in DIRECTIONAL_MODES
     if directional and (ctx.one("endTime") or ctx.one("sortField")):
@@ -233,16 +267,21 @@ def eventframe_search(mock: MockPI, ctx: Ctx, element: Element | None = None,
 
     def accept(f: EventFrame) -> bool:
         t = TEMPLATES[f.template]
-        return ((name is None or name(f.name)) and (ref_name is None or ref_name(f.element.name))
-                and template_matches(f.template, template)
-                and template_matches(f.element.template, ref_template)
-                and (not category or category.upper() in (c.upper() for c in t.categories))
-                and (not severities or f.severity.upper() in severities)
-                and (can_ack is None or t.can_be_acknowledged == can_ack)
-                and (is_ack is None or (f.acknowledged_s is not None) == is_ack)
-                and (element is None or f.element.index == element.index)
-                and (parent is None or (f.child and f.slot == parent.slot and f.element == parent.element
-                                        and f.schedule == parent.schedule)))
+        return (
+            (name is None or name(f.name))
+            and (ref_name is None or ref_name(f.element.name))
+            and template_matches(f.template, template)
+            and template_matches(f.element.template, ref_template)
+            and (not category or category.upper() in (c.upper() for c in t.categories))
+            and (not severities or f.severity.upper() in severities)
+            and (can_ack is None or t.can_be_acknowledged == can_ack)
+            and (is_ack is None or (f.acknowledged_s is not None) == is_ack)
+            and (element is None or f.element.index == element.index)
+            and (
+                parent is None
+                or (f.child and f.slot == parent.slot and f.element == parent.element and f.schedule == parent.schedule)
+            )
+        )
 
     children = parent is not None or ctx.bool("searchFullHierarchy", False)
     wanted = ctx.int("startIndex", 0) + ctx.int("maxCount", 1000)
@@ -311,9 +350,20 @@ ROUTES = {
 def register(router: Router, mock: MockPI) -> None:
     for pattern, handler in ROUTES.items():
         router.add("GET", pattern, partial(handler, mock))
-    lookup_routes(router, "elements", partial(render_af.element, mock), partial(element, mock),
-                  partial(element_by_path, mock))
-    lookup_routes(router, "attributes", partial(any_attribute_json, mock), partial(any_attribute, mock),
-                  partial(attribute_by_path, mock))
-    lookup_routes(router, "eventframes", partial(render_af.eventframe, mock), partial(eventframe, mock),
-                  partial(eventframe_by_path, mock))
+    lookup_routes(
+        router, "elements", partial(render_af.element, mock), partial(element, mock), partial(element_by_path, mock)
+    )
+    lookup_routes(
+        router,
+        "attributes",
+        partial(any_attribute_json, mock),
+        partial(any_attribute, mock),
+        partial(attribute_by_path, mock),
+    )
+    lookup_routes(
+        router,
+        "eventframes",
+        partial(render_af.eventframe, mock),
+        partial(eventframe, mock),
+        partial(eventframe_by_path, mock),
+    )

@@ -33,7 +33,7 @@ def page(mock: MockPI, ctx: Ctx, items: Sequence) -> list:
     mock.check_max_count("maxCount", count, ctx.path)
     if start < 0:
         raise PIError(400, "Parameter 'startIndex' must be greater than or equal to 0.")
-    return list(items[start:start + count])
+    return list(items[start : start + count])
 
 
 def sort_by_name(ctx: Ctx, items: list, name: Callable = lambda x: x.name) -> list:
@@ -79,8 +79,11 @@ def check_identity(web_id: str, marker: str, guid: uuid.UUID, path: str, what: s
     """A server-level WebID (data server, asset server, database) must name this object: right marker, and
     its GUID (Full/IDOnly) or path (PathOnly) — 400 when malformed, 404 otherwise."""
     decoded = resolve(webid.decode, web_id, what)
-    if decoded.marker != marker or (decoded.guids and decoded.guids[-1] != guid) or \
-            (decoded.path and decoded.path != path.lstrip("\\").upper()):
+    if (
+        decoded.marker != marker
+        or (decoded.guids and decoded.guids[-1] != guid)
+        or (decoded.path and decoded.path != path.lstrip("\\").upper())
+    ):
         raise PIError(404, f"The specified {what} was not found. WebId: '{web_id}'.")
 
 
@@ -107,10 +110,18 @@ def multiple(ctx: Ctx, by_webid: Callable[[str], dict], by_path: Callable[[str],
     return Reply({"Links": {}, "Items": items}, 207 if failed else 200, selected=True)
 
 
-def lookup_routes(router, kind: str, to_json: Callable[[Ctx, object], dict], by_webid: Callable[[str], object],
-                  by_path: Callable[[str], object]) -> None:
+def lookup_routes(
+    router,
+    kind: str,
+    to_json: Callable[[Ctx, object], dict],
+    by_webid: Callable[[str], object],
+    by_path: Callable[[str], object],
+) -> None:
     """``GET /{kind}/{webId}``, ``GET /{kind}?path=`` and ``GET /{kind}/multiple`` for one object kind."""
     router.add("GET", f"/piwebapi/{kind}/{{webId}}", lambda ctx: to_json(ctx, by_webid(ctx.route["webId"])))
     router.add("GET", f"/piwebapi/{kind}", lambda ctx: to_json(ctx, by_path(required(ctx, "path"))))
-    router.add("GET", f"/piwebapi/{kind}/multiple", lambda ctx: multiple(
-        ctx, lambda w: to_json(ctx, by_webid(w)), lambda p: to_json(ctx, by_path(p))))
+    router.add(
+        "GET",
+        f"/piwebapi/{kind}/multiple",
+        lambda ctx: multiple(ctx, lambda w: to_json(ctx, by_webid(w)), lambda p: to_json(ctx, by_path(p))),
+    )

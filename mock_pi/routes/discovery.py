@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-
 from mock_pi import render, webid
 from mock_pi.http import Ctx, PIError
 from mock_pi.router import Router
@@ -24,22 +23,39 @@ def register(router: Router, mock: MockPI) -> None:
     @router.route("GET", "/piwebapi")
     def home(ctx: Ctx):
         b = ctx.base
-        return {"Links": {"Self": b, "AssetServers": f"{b}assetservers", "DataServers": f"{b}dataservers",
-                          "System": f"{b}system"}}
+        return {
+            "Links": {
+                "Self": b,
+                "AssetServers": f"{b}assetservers",
+                "DataServers": f"{b}dataservers",
+                "System": f"{b}system",
+            }
+        }
 
     @router.route("GET", "/piwebapi/system")
     def system(ctx: Ctx):
         b = ctx.base
-        return {"ProductTitle": "PI Web API 2019 SP1 (osipi mock)", "ProductVersion": PRODUCT_VERSION,
-                "Links": {"Self": f"{b}system", "UserInfo": f"{b}system/userinfo",
-                          "Versions": f"{b}system/versions", "Status": f"{b}system/status"}}
+        return {
+            "ProductTitle": "PI Web API 2019 SP1 (osipi mock)",
+            "ProductVersion": PRODUCT_VERSION,
+            "Links": {
+                "Self": f"{b}system",
+                "UserInfo": f"{b}system/userinfo",
+                "Versions": f"{b}system/versions",
+                "Status": f"{b}system/status",
+            },
+        }
 
     @router.route("GET", "/piwebapi/system/userinfo")
     def userinfo(ctx: Ctx):
         authenticated = "authorization" in ctx.headers
-        return {"IdentityType": "WindowsIdentity" if authenticated else "Anonymous",
-                "Name": config.username or "", "IsAuthenticated": authenticated, "SID": "S-1-5-7",
-                "ImpersonationLevel": "Impersonation"}
+        return {
+            "IdentityType": "WindowsIdentity" if authenticated else "Anonymous",
+            "Name": config.username or "",
+            "IsAuthenticated": authenticated,
+            "SID": "S-1-5-7",
+            "ImpersonationLevel": "Impersonation",
+        }
 
     def data_server_id(ctx: Ctx) -> str:
         return webid.object_webid("DS", [universe.data_server_guid], universe.data_server_path, ctx.webid_type)
@@ -47,11 +63,18 @@ def register(router: Router, mock: MockPI) -> None:
     def data_server(ctx: Ctx) -> dict:
         b, wid = ctx.base, data_server_id(ctx)
         return {
-            "WebId": wid, "Id": str(universe.data_server_guid), "Name": config.data_server,
-            "Path": f"\\\\PIServers[{config.data_server}]", "IsConnected": True,
-            "ServerVersion": "3.4.440.477", "ServerTime": render.iso1(mock.now_s()),
-            "Links": {"Self": f"{b}dataservers/{wid}", "Points": f"{b}dataservers/{wid}/points",
-                      "EnumerationSets": f"{b}dataservers/{wid}/enumerationsets"},
+            "WebId": wid,
+            "Id": str(universe.data_server_guid),
+            "Name": config.data_server,
+            "Path": f"\\\\PIServers[{config.data_server}]",
+            "IsConnected": True,
+            "ServerVersion": "3.4.440.477",
+            "ServerTime": render.iso1(mock.now_s()),
+            "Links": {
+                "Self": f"{b}dataservers/{wid}",
+                "Points": f"{b}dataservers/{wid}/points",
+                "EnumerationSets": f"{b}dataservers/{wid}/enumerationsets",
+            },
         }
 
     def check_data_server(web_id: str) -> None:
@@ -94,12 +117,22 @@ def register(router: Router, mock: MockPI) -> None:
     def point_attributes(ctx: Ctx):
         tag = mock.tag(ctx.route["webId"])
         s = tag.sensor
-        values = {"tag": tag.name, "descriptor": tag.descriptor, "pointtype": s.point_type,
-                  "engunits": s.units, "zero": s.zero, "span": s.span, "pointsource": "OPC",
-                  "digitalset": s.digital_set, "compressing": 1, "step": int(s.kind in ("digital", "string")),
-                  "pointid": tag.point_id}
-        return collection(filtered([{"Name": k, "Value": v} for k, v in values.items()], ctx.one("name"),
-                                   name=lambda a: a["Name"]))
+        values = {
+            "tag": tag.name,
+            "descriptor": tag.descriptor,
+            "pointtype": s.point_type,
+            "engunits": s.units,
+            "zero": s.zero,
+            "span": s.span,
+            "pointsource": "OPC",
+            "digitalset": s.digital_set,
+            "compressing": 1,
+            "step": int(s.kind in ("digital", "string")),
+            "pointid": tag.point_id,
+        }
+        return collection(
+            filtered([{"Name": k, "Value": v} for k, v in values.items()], ctx.one("name"), name=lambda a: a["Name"])
+        )
 
     # -- enumeration sets (digital state sets) ------------------------------------------------------
 
@@ -115,19 +148,30 @@ def register(router: Router, mock: MockPI) -> None:
         return f"{universe.data_server_path}\\{name}"
 
     def set_webid(ctx: Ctx, name: str) -> str:
-        return webid.object_webid("MS", [universe.data_server_guid, set_guid(name)], set_path(name),
-                                  ctx.webid_type, owner="D")
+        return webid.object_webid(
+            "MS", [universe.data_server_guid, set_guid(name)], set_path(name), ctx.webid_type, owner="D"
+        )
 
     def enumeration_set(ctx: Ctx, name: str) -> dict:
         wid = set_webid(ctx, name)
-        return {"WebId": wid, "Id": str(set_guid(name)), "Name": name, "Description": f"{name} states",
-                "Path": set_path(name), "Links": {"Self": f"{ctx.base}enumerationsets/{wid}",
-                                                  "Values": f"{ctx.base}enumerationsets/{wid}/enumerationvalues"}}
+        return {
+            "WebId": wid,
+            "Id": str(set_guid(name)),
+            "Name": name,
+            "Description": f"{name} states",
+            "Path": set_path(name),
+            "Links": {
+                "Self": f"{ctx.base}enumerationsets/{wid}",
+                "Values": f"{ctx.base}enumerationsets/{wid}/enumerationvalues",
+            },
+        }
 
     def set_by_webid(web_id: str) -> str:
         decoded = resolve(webid.decode, web_id, "enumeration set")
         for name in enumeration_sets():
-            if decoded.marker == "MS" and (set_guid(name) in decoded.guids or decoded.path == set_path(name).lstrip("\\").upper()):
+            if decoded.marker == "MS" and (
+                set_guid(name) in decoded.guids or decoded.path == set_path(name).lstrip("\\").upper()
+            ):
                 return name
         raise PIError(404, f"The specified enumeration set was not found. WebId: '{web_id}'.")
 
@@ -148,9 +192,22 @@ def register(router: Router, mock: MockPI) -> None:
         for state, value, _system in enumeration_sets()[name]:
             guid = uuid.uuid5(universe.namespace, f"enumerationvalue/{name}/{value}")
             path = f"{set_path(name)}\\{state}"
-            wid = webid.object_webid("MV", [universe.data_server_guid, set_guid(name), guid], path, ctx.webid_type,
-                                     owner="D")
-            items.append({"WebId": wid, "Id": str(guid), "Name": state, "Value": value, "Description": "",
-                          "Path": path, "Parent": name, "Links": {"Self": f"{ctx.base}enumerationvalues/{wid}",
-                                                                   "EnumerationSet": f"{ctx.base}enumerationsets/{parent}"}})
+            wid = webid.object_webid(
+                "MV", [universe.data_server_guid, set_guid(name), guid], path, ctx.webid_type, owner="D"
+            )
+            items.append(
+                {
+                    "WebId": wid,
+                    "Id": str(guid),
+                    "Name": state,
+                    "Value": value,
+                    "Description": "",
+                    "Path": path,
+                    "Parent": name,
+                    "Links": {
+                        "Self": f"{ctx.base}enumerationvalues/{wid}",
+                        "EnumerationSet": f"{ctx.base}enumerationsets/{parent}",
+                    },
+                }
+            )
         return collection(items)

@@ -21,12 +21,20 @@ from mock_pi.state import STATIC_TIMESTAMP_S, MockPI, Stream
 from mock_pi.timeparse import TimeParseError, duration_seconds
 
 BOUNDARY_TYPES = ("Inside", "Outside", "Interpolated")
-BASES = ("TimeWeighted", "EventWeighted", "TimeWeightedContinuous", "TimeWeightedDiscrete",
-         "EventWeightedExcludeMostRecentEvent", "EventWeightedExcludeEarliestEvent", "EventWeightedIncludeBothEnds")
+BASES = (
+    "TimeWeighted",
+    "EventWeighted",
+    "TimeWeightedContinuous",
+    "TimeWeightedDiscrete",
+    "EventWeightedExcludeMostRecentEvent",
+    "EventWeightedExcludeEarliestEvent",
+    "EventWeightedIncludeBothEnds",
+)
 OPERATIONS = ("recorded", "interpolated", "plot", "summary", "value", "end")
 
 
 # -- time context -------------------------------------------------------------------------------------
+
 
 def stream_range(mock: MockPI, ctx: Ctx, stream: Stream) -> tuple[float, float]:
     """startTime/endTime, defaulting to ``*-1d``/``*`` — or to the event frame's own start/end."""
@@ -57,8 +65,9 @@ def _static_items(stream: Stream, selection) -> list[dict]:
 def _render(streams: list[Stream], many: ManyEvents, selection) -> list:
     """Items of each stream: rendered point data, or the static value of a static attribute."""
     points = [i for i, s in enumerate(streams) if s.tag is not None]
-    fragments = render.stream_values_json([streams[i].tag for i in points], many.events, many.offsets, selection,
-                                          [streams[i].units for i in points])
+    fragments = render.stream_values_json(
+        [streams[i].tag for i in points], many.events, many.offsets, selection, [streams[i].units for i in points]
+    )
     out: list = [None] * len(streams)
     for i, fragment in zip(points, fragments):
         out[i] = fragment
@@ -75,6 +84,7 @@ def _concat(parts: list[Events]) -> ManyEvents:
 
 
 # -- operations (list of streams -> list of Items / Value) ---------------------------------------------
+
 
 def recorded_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> list:
     max_count = ctx.int("maxCount", 1000)
@@ -154,8 +164,9 @@ def summary_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> l
 
     def compute(group, start, end):
         lo, hi = min(start, end), max(start, end)
-        windows = [(lo, hi)] if not duration else \
-            [(t, min(t + duration, hi)) for t in np.arange(lo, hi, duration).tolist()]
+        windows = (
+            [(lo, hi)] if not duration else [(t, min(t + duration, hi)) for t in np.arange(lo, hi, duration).tolist()]
+        )
         mock.check_max_count("summaryDuration", len(windows) * len(types), ctx.path)
         out = []
         contexts = _contexts(mock, [s.tag for s in group], lo, hi)
@@ -165,8 +176,7 @@ def summary_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> l
             for a, b in windows:
                 for value in calc.summarize(events, a, b, types, basis, numeric, s.step, len(windows), time_type):
                     v = value.value if value.good else render.system_state(CALC_FAILED)
-                    items.append({"Type": value.type,
-                                  "Value": render.timed_value(value.ts, v, value.good, s.units)})
+                    items.append({"Type": value.type, "Value": render.timed_value(value.ts, v, value.good, s.units)})
             out.append(render.select(items, selection))
         return out
 
@@ -183,8 +193,9 @@ def _contexts(mock: MockPI, tags: list, lo: float, hi: float) -> list[Events]:
             groups.setdefault(mock.context_margin(tag), []).append(i)
     for margin, members in groups.items():
         index = np.array([tags[i].point_id - 1 for i in members], dtype=np.int64)
-        many = signals.recorded_many(mock.profiles, index, lo - margin, hi + margin, mock.now_s(), mock.config.seed,
-                                     mock.config.late_lag_seconds)
+        many = signals.recorded_many(
+            mock.profiles, index, lo - margin, hi + margin, mock.now_s(), mock.config.seed, mock.config.late_lag_seconds
+        )
         for k, i in enumerate(members):
             out[i] = many.of(k)
     return out
@@ -235,8 +246,12 @@ def value_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection, end: b
 
 # -- routes -------------------------------------------------------------------------------------------
 
-ITEMS_OPERATIONS = {"recorded": recorded_items, "interpolated": interpolated_items, "plot": plot_items,
-                    "summary": summary_items}
+ITEMS_OPERATIONS = {
+    "recorded": recorded_items,
+    "interpolated": interpolated_items,
+    "plot": plot_items,
+    "summary": summary_items,
+}
 
 
 def register(router: Router, mock: MockPI) -> None:
@@ -250,6 +265,7 @@ def register(router: Router, mock: MockPI) -> None:
             if operation != "summary":
                 body["UnitsAbbreviation"] = stream.units
             return body
+
         return handler
 
     def streamset(operation: str, streams_of: Callable[[Ctx], list]):
@@ -267,13 +283,13 @@ def register(router: Router, mock: MockPI) -> None:
                 if not isinstance(s, Stream):
                     items.append(s)
                     continue
-                item = {"WebId": s.web_id, "Name": s.name, "Path": s.path,
-                        "Links": {"Source": f"{ctx.base}{s.source}"}}
+                item = {"WebId": s.web_id, "Name": s.name, "Path": s.path, "Links": {"Source": f"{ctx.base}{s.source}"}}
                 item["Value" if operation in ("value", "end") else "Items"] = next(results_iter)
                 if operation not in ("summary", "value", "end"):
                     item["UnitsAbbreviation"] = s.units
                 items.append(item)
             return collection(items)
+
         return handler
 
     def ad_hoc(ctx: Ctx) -> list:
@@ -288,8 +304,14 @@ def register(router: Router, mock: MockPI) -> None:
             except PIError as exc:
                 if exc.status != 404:
                     raise
-                out.append({"WebId": wid, "Items": [], "UnitsAbbreviation": "",
-                            "WebException": {"StatusCode": 404, "Errors": exc.errors}})
+                out.append(
+                    {
+                        "WebId": wid,
+                        "Items": [],
+                        "UnitsAbbreviation": "",
+                        "WebException": {"StatusCode": 404, "Errors": exc.errors},
+                    }
+                )
         return out
 
     def by_parent(ctx: Ctx) -> list:
@@ -315,8 +337,14 @@ def register(router: Router, mock: MockPI) -> None:
         if stream.tag is None:
             return _value_at(mock, stream, None, ctx.selection)
         events = mock.context(stream.tag, at, at)
-        pick = {"Auto": events.ts <= at, "AtOrBefore": events.ts <= at, "Before": events.ts < at,
-                "AtOrAfter": events.ts >= at, "After": events.ts > at, "Exact": events.ts == at}[mode]
+        pick = {
+            "Auto": events.ts <= at,
+            "AtOrBefore": events.ts <= at,
+            "Before": events.ts < at,
+            "AtOrAfter": events.ts >= at,
+            "After": events.ts > at,
+            "Exact": events.ts == at,
+        }[mode]
         rows = np.flatnonzero(pick)
         if not len(rows):
             if mode == "Exact":
@@ -329,8 +357,11 @@ def register(router: Router, mock: MockPI) -> None:
 def parent_streams(mock: MockPI, ctx: Ctx, web_id: str) -> list[Stream]:
     """Attribute streams of an element or event frame, filtered like PI (nameFilter, categoryName,
     templateName of the attribute's element template)."""
-    frame = resolve(lambda w: mock.eventframe(w) if w[2:4] == "Fm" else None, web_id, "event frame") \
-        if web_id[2:4] == "Fm" else None
+    frame = (
+        resolve(lambda w: mock.eventframe(w) if w[2:4] == "Fm" else None, web_id, "event frame")
+        if web_id[2:4] == "Fm"
+        else None
+    )
     if frame is not None:
         streams = [mock.eventframe_stream(frame, a, ctx.webid_type) for a in mock.eventframes.attributes(frame)]
     else:
@@ -348,15 +379,18 @@ def parent_streams(mock: MockPI, ctx: Ctx, web_id: str) -> list[Stream]:
     return filtered(streams, ctx.one("nameFilter"))
 
 
-
 def prefetch_recorded(mock: MockPI, ctxs: list[Ctx]) -> dict[int, Reply]:
     """Answers for the ``GET streams/{webId}/recorded`` requests among ``ctxs``, computed together per
     distinct query string: the same bodies the single-stream route gives, in one vectorised pass."""
     groups: dict[tuple, list[int]] = {}
     for i, ctx in enumerate(ctxs):
         parts = ctx.path.strip("/").split("/")
-        if ctx.method == "GET" and len(parts) == 4 and [p.lower() for p in parts[:2]] == ["piwebapi", "streams"] \
-                and parts[3].lower() == "recorded":
+        if (
+            ctx.method == "GET"
+            and len(parts) == 4
+            and [p.lower() for p in parts[:2]] == ["piwebapi", "streams"]
+            and parts[3].lower() == "recorded"
+        ):
             groups.setdefault(tuple(ctx.query), []).append(i)
     out: dict[int, Reply] = {}
     for members in groups.values():

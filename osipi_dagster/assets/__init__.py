@@ -12,6 +12,16 @@ from osipi_dagster.assets.metrics import (
 )
 from osipi_dagster.assets.timeseries import pi_timeseries
 
-__all__ = ["pi_tag_catalog", "pi_timeseries", "pi_af_elements", "pi_af_attributes", "pi_event_frames",
-           "pi_event_frames_current", "pi_metrics_hourly", "pi_asset_metrics_hourly", "pi_summaries_hourly",
-           "pi_metrics_match_pi_summaries", "pi_interpolated"]
+__all__ = [
+    "pi_tag_catalog",
+    "pi_timeseries",
+    "pi_af_elements",
+    "pi_af_attributes",
+    "pi_event_frames",
+    "pi_event_frames_current",
+    "pi_metrics_hourly",
+    "pi_asset_metrics_hourly",
+    "pi_summaries_hourly",
+    "pi_metrics_match_pi_summaries",
+    "pi_interpolated",
+]

@@ -1,7 +1,7 @@
 """``pi_af_elements`` and ``pi_af_attributes``: the AF asset tree, and which tag each attribute reads."""
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 from dagster import AssetExecutionContext, asset
@@ -15,8 +15,12 @@ from osipi_dagster.transforms.af import attributes_frame, elements_frame
 
 def pi_load_metadata(frame: pl.DataFrame, client: PIWebAPIClient, began: float, **extra) -> dict:
     """Output metadata shared by the AF and event-frame loads: rows, PI requests so far, seconds."""
-    return {"dagster/row_count": frame.height, **extra, "pi_requests": client.stats.requests,
-            "seconds": round(time.perf_counter() - began, 3)}
+    return {
+        "dagster/row_count": frame.height,
+        **extra,
+        "pi_requests": client.stats.requests,
+        "seconds": round(time.perf_counter() - began, 3),
+    }
 
 
 def search_page_size(pi: PIWebAPIResource) -> int:
@@ -37,16 +41,23 @@ def pi_af_elements(context: AssetExecutionContext, pi: PIWebAPIResource) -> pl.D
     position: an element referenced under several parents has one row per path, with the same webid
     (``is_primary_path`` marks its own path)."""
     client, began = pi.client, time.perf_counter()
-    loaded_at = datetime.now(timezone.utc)
+    loaded_at = datetime.now(UTC)
     frames = []
     for database in af.asset_databases(client, pi.af_databases):
         items = af.elements(client, database["WebId"], search_page_size(pi))
         frames.append(elements_frame(database, items, loaded_at))
         context.log.info(f"{database['Path']}: {len(items):,} elements")
     frame = pl.concat(frames) if frames else elements_frame({"Path": ""}, [], loaded_at)
-    context.add_output_metadata(pi_load_metadata(
-        frame, client, began, elements=frame["webid"].n_unique(), databases=len(frames),
-        max_depth=frame["depth"].max()))
+    context.add_output_metadata(
+        pi_load_metadata(
+            frame,
+            client,
+            began,
+            elements=frame["webid"].n_unique(),
+            databases=len(frames),
+            max_depth=frame["depth"].max(),
+        )
+    )
     return frame
 
 
@@ -57,20 +68,30 @@ def pi_af_elements(context: AssetExecutionContext, pi: PIWebAPIResource) -> pl.D
     automation_condition=daily_refresh_condition(),
     pool="pi_web_api",
 )
-def pi_af_attributes(context: AssetExecutionContext, pi: PIWebAPIResource, pi_af_elements: pl.DataFrame,
-                     pi_tag_catalog: pl.DataFrame) -> pl.DataFrame:
+def pi_af_attributes(
+    context: AssetExecutionContext, pi: PIWebAPIResource, pi_af_elements: pl.DataFrame, pi_tag_catalog: pl.DataFrame
+) -> pl.DataFrame:
     """One row per element attribute: element webid and path, attribute webid, name, path, type, units,
     data reference and config string, and for ``PI Point`` attributes the ``tag_webid`` of
     ``pi_tag_catalog`` it reads — the join key from time series to assets."""
     client, began = pi.client, time.perf_counter()
-    by_element = af.element_attributes(client, pi_af_elements["webid"].unique(maintain_order=True).to_list(),
-                                       per_batch=pi.streams_per_request, concurrency=pi.max_concurrent_requests)
-    frame = attributes_frame(by_element, pi_tag_catalog, datetime.now(timezone.utc))
+    by_element = af.element_attributes(
+        client,
+        pi_af_elements["webid"].unique(maintain_order=True).to_list(),
+        per_batch=pi.streams_per_request,
+        concurrency=pi.max_concurrent_requests,
+    )
+    frame = attributes_frame(by_element, pi_tag_catalog, datetime.now(UTC))
     points = frame.filter(pl.col("data_reference") == "PI Point")
     unresolved = points.filter(pl.col("tag_webid").is_null())
     if unresolved.height:
-        context.log.warning(f"{unresolved.height:,} PI Point attributes read no catalogued tag, e.g. "
-                            f"{unresolved['path'].head(3).to_list()}")
-    context.add_output_metadata(pi_load_metadata(
-        frame, client, began, point_attributes=points.height, unresolved_point_attributes=unresolved.height))
+        context.log.warning(
+            f"{unresolved.height:,} PI Point attributes read no catalogued tag, e.g. "
+            f"{unresolved['path'].head(3).to_list()}"
+        )
+    context.add_output_metadata(
+        pi_load_metadata(
+            frame, client, began, point_attributes=points.height, unresolved_point_attributes=unresolved.height
+        )
+    )
     return frame

@@ -1,6 +1,6 @@
 """``pi_tag_catalog``: every PI point of the data server, one row per tag, removed ones kept and marked."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, asset
@@ -24,17 +24,20 @@ def pi_tag_catalog(context: AssetExecutionContext, pi: PIWebAPIResource, lakehou
     client = pi.client
     server = client.data_server(pi.data_server)
     context.log.info(f"Listing points of data server {server.get('Name')} (filter '{pi.tag_filter}')")
-    listed = points_frame(client.points(server["WebId"], pi.tag_filter, selected_fields=SELECTED_FIELDS),
-                          server.get("Name", ""))
+    listed = points_frame(
+        client.points(server["WebId"], pi.tag_filter, selected_fields=SELECTED_FIELDS), server.get("Name", "")
+    )
     previous = lakehouse.scan("bronze", "pi_tag_catalog")
-    frame = catalog_frame(listed, previous.collect() if previous is not None else None, datetime.now(timezone.utc))
+    frame = catalog_frame(listed, previous.collect() if previous is not None else None, datetime.now(UTC))
     active = frame.filter(pl.col("is_active"))
     context.log.info(f"{active.height:,} active points, {frame.height - active.height:,} removed")
-    context.add_output_metadata({
-        "dagster/row_count": frame.height,
-        "active_tags": active.height,
-        "removed_tags": frame.height - active.height,
-        "point_types": MetadataValue.json(dict(active.group_by("point_type").len().iter_rows())),
-        "pi_requests": client.stats.requests,
-    })
+    context.add_output_metadata(
+        {
+            "dagster/row_count": frame.height,
+            "active_tags": active.height,
+            "removed_tags": frame.height - active.height,
+            "point_types": MetadataValue.json(dict(active.group_by("point_type").len().iter_rows())),
+            "pi_requests": client.stats.requests,
+        }
+    )
     return frame

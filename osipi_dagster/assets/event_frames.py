@@ -2,18 +2,17 @@
 (one row per frame, its latest state): batches, alarms, downtime and maintenance from PI AF."""
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 from dagster import AssetExecutionContext, BackfillPolicy, asset
 
-from osipi_dagster.automation import current_view_condition, daily_settle_condition
 from osipi_dagster.assets.af import pi_load_metadata, search_page_size
+from osipi_dagster.automation import current_view_condition, daily_settle_condition
 from osipi_dagster.partitions import daily_partitions
 from osipi_dagster.pi import af
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.transforms.event_frames import current_event_frames, event_frames_frame
-
 
 
 @asset(
@@ -33,17 +32,27 @@ def pi_event_frames(context: AssetExecutionContext, pi: PIWebAPIResource) -> pl.
     frame's attribute values (list of structs) in the frame's time context."""
     window = context.partition_time_window
     client, began = pi.client, time.perf_counter()
-    loaded_at = datetime.now(timezone.utc)
+    loaded_at = datetime.now(UTC)
     frames, values = [], {}
     for database in af.asset_databases(client, pi.af_databases):
         found = af.event_frames(client, database["WebId"], window.start, window.end, search_page_size(pi))
-        values |= af.event_frame_values(client, [f["WebId"] for f in found], per_batch=pi.streams_per_request,
-                                        concurrency=pi.max_concurrent_requests)
+        values |= af.event_frame_values(
+            client,
+            [f["WebId"] for f in found],
+            per_batch=pi.streams_per_request,
+            concurrency=pi.max_concurrent_requests,
+        )
         frames += found
     frame = event_frames_frame(frames, values, window.start, window.end, loaded_at)
-    context.add_output_metadata(pi_load_metadata(
-        frame, client, began, frames=frame["webid"].n_unique(),
-        open_frames=frame.filter(pl.col("is_open"))["webid"].n_unique()))
+    context.add_output_metadata(
+        pi_load_metadata(
+            frame,
+            client,
+            began,
+            frames=frame["webid"].n_unique(),
+            open_frames=frame.filter(pl.col("is_open"))["webid"].n_unique(),
+        )
+    )
     return frame
 
 
@@ -57,8 +66,10 @@ def pi_event_frames_current(context: AssetExecutionContext, pi_event_frames: pl.
     """One row per event frame (key: ``webid``) in the state of its most recent load, with the first and
     last day it appears in: the table to count, join or chart frames without multi-day duplicates."""
     frame = current_event_frames(pi_event_frames)
-    context.add_output_metadata({
-        "dagster/row_count": frame.height,
-        "open_frames": frame.filter(pl.col("is_open")).height,
-    })
+    context.add_output_metadata(
+        {
+            "dagster/row_count": frame.height,
+            "open_frames": frame.filter(pl.col("is_open")).height,
+        }
+    )
     return frame

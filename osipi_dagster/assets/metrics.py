@@ -34,26 +34,34 @@ INTERPOLATED_INTERVAL = get_settings().interpolated_interval
 def _gold(**kwargs):
     """Hourly gold assets: partitioned like ``pi_timeseries`` on the ``hour`` column, automation follows any
     updated upstream partition."""
-    return asset(**{
-        "group_name": "gold",
-        "kinds": {"polars", "deltalake"},
-        "partitions_def": hourly_partitions,
-        "backfill_policy": BackfillPolicy.single_run(),
-        "metadata": {"schema": "gold", "partition_expr": "hour"},
-        "automation_condition": follows_upstream_condition(),
-        **kwargs,
-    })
+    return asset(
+        **{
+            "group_name": "gold",
+            "kinds": {"polars", "deltalake"},
+            "partitions_def": hourly_partitions,
+            "backfill_policy": BackfillPolicy.single_run(),
+            "metadata": {"schema": "gold", "partition_expr": "hour"},
+            "automation_condition": follows_upstream_condition(),
+            **kwargs,
+        }
+    )
 
 
 def stream_set_reader(pi: PIWebAPIResource) -> StreamSetReader:
-    return StreamSetReader(pi.client, streams_per_request=pi.streams_per_request,
-                           max_concurrency=pi.max_concurrent_requests, max_items_per_call=pi.max_items_per_call)
+    return StreamSetReader(
+        pi.client,
+        streams_per_request=pi.streams_per_request,
+        max_concurrency=pi.max_concurrent_requests,
+        max_items_per_call=pi.max_items_per_call,
+    )
 
 
 def edge_events(reader: StreamSetReader, webids: list[str], start: datetime, end: datetime) -> pl.DataFrame:
     """The events PI has around every hour edge of ``[start, end]`` (``metrics.EDGE_SCHEMA``)."""
-    frames = [reader.events_around(webids, edge).with_columns(edge=pl.lit(edge, UTC_TIMESTAMP))
-              for edge in [*metrics.hour_starts(start, end), end]]
+    frames = [
+        reader.events_around(webids, edge).with_columns(edge=pl.lit(edge, UTC_TIMESTAMP))
+        for edge in [*metrics.hour_starts(start, end), end]
+    ]
     return pl.concat(frames).select(list(metrics.EDGE_SCHEMA)).cast(metrics.EDGE_SCHEMA)
 
 
@@ -62,8 +70,9 @@ def edge_events(reader: StreamSetReader, webids: list[str], start: datetime, end
     # The catalog only supplies Step flags and names: its daily refresh must not recompute every hour.
     automation_condition=follows_upstream_condition(ignore=["pi_tag_catalog"]),
 )
-def pi_metrics_hourly(context: AssetExecutionContext, pi: PIWebAPIResource, pi_timeseries: pl.LazyFrame,
-                      pi_tag_catalog: pl.DataFrame) -> pl.DataFrame:
+def pi_metrics_hourly(
+    context: AssetExecutionContext, pi: PIWebAPIResource, pi_timeseries: pl.LazyFrame, pi_tag_catalog: pl.DataFrame
+) -> pl.DataFrame:
     """Per tag and UTC hour: count, good_count, share_good, min, max, mean, PI's time-weighted mean
     (continuous points interpolate, step points hold, the hour's edges from the events PI has around
     them), good_seconds, sample stddev, first and last value, first/last event time. Conventions:
@@ -71,32 +80,38 @@ def pi_metrics_hourly(context: AssetExecutionContext, pi: PIWebAPIResource, pi_t
     window = context.partition_time_window
     active = pi_tag_catalog.filter(pl.col("is_active"))["webid"].to_list()
     edges = edge_events(stream_set_reader(pi), active, window.start, window.end)
-    frame = metrics.hourly_metrics(pi_timeseries, edges, pi_tag_catalog,
-                                   metrics.hour_starts(window.start, window.end))
-    context.add_output_metadata({"dagster/row_count": frame.height, "tags": frame["tag_webid"].n_unique(),
-                                 "edge_events": edges.height})
+    frame = metrics.hourly_metrics(pi_timeseries, edges, pi_tag_catalog, metrics.hour_starts(window.start, window.end))
+    context.add_output_metadata(
+        {"dagster/row_count": frame.height, "tags": frame["tag_webid"].n_unique(), "edge_events": edges.height}
+    )
     return frame
 
 
 @_gold()
-def pi_asset_metrics_hourly(context: AssetExecutionContext, pi_metrics_hourly: pl.DataFrame,
-                            pi_af_attributes: pl.DataFrame, pi_af_elements: pl.DataFrame) -> pl.DataFrame:
+def pi_asset_metrics_hourly(
+    context: AssetExecutionContext,
+    pi_metrics_hourly: pl.DataFrame,
+    pi_af_attributes: pl.DataFrame,
+    pi_af_elements: pl.DataFrame,
+) -> pl.DataFrame:
     """``pi_metrics_hourly`` per AF attribute that reads a tag, with element name, path, template and parent
     path: e.g. the mean of attribute ``Bearing Temperature`` per ``Pump`` element per hour."""
     frame = metrics.asset_metrics(pi_metrics_hourly, pi_af_attributes, pi_af_elements)
-    context.add_output_metadata({"dagster/row_count": frame.height,
-                                 "elements": frame["element_webid"].n_unique()})
+    context.add_output_metadata({"dagster/row_count": frame.height, "elements": frame["element_webid"].n_unique()})
     return frame
 
 
 class PISummariesConfig(Config):
     time_weighted_basis: str = Field(
-        default="TimeWeighted", description="PI calculationBasis of the tw_* columns (TimeWeighted, "
-        "TimeWeightedContinuous or TimeWeightedDiscrete)")
+        default="TimeWeighted",
+        description="PI calculationBasis of the tw_* columns (TimeWeighted, "
+        "TimeWeightedContinuous or TimeWeightedDiscrete)",
+    )
     event_weighted_basis: str = Field(
         default="EventWeightedExcludeMostRecentEvent",
         description="PI calculationBasis of count and the ew_* columns; the default counts the events of "
-        "[start, end) like the hourly partitions (plain EventWeighted takes both ends of a single interval)")
+        "[start, end) like the hourly partitions (plain EventWeighted takes both ends of a single interval)",
+    )
 
 
 @_gold(
@@ -104,8 +119,9 @@ class PISummariesConfig(Config):
     deps=["pi_timeseries"],  # lineage only: PI computes these from its archive, as the hours settle
     automation_condition=hourly_settle_condition(),
 )
-def pi_summaries_hourly(context: AssetExecutionContext, config: PISummariesConfig, pi: PIWebAPIResource,
-                        pi_tag_catalog: pl.DataFrame) -> pl.DataFrame:
+def pi_summaries_hourly(
+    context: AssetExecutionContext, config: PISummariesConfig, pi: PIWebAPIResource, pi_tag_catalog: pl.DataFrame
+) -> pl.DataFrame:
     """PI's own hourly summaries of every active tag (``streamsets/summary``, ``summaryDuration=1h``):
     time-weighted average, minimum, maximum, total and percent good; event-weighted count, average,
     minimum, maximum, standard deviation and percent good; ``bad_summaries`` names those PI could not
@@ -113,24 +129,37 @@ def pi_summaries_hourly(context: AssetExecutionContext, config: PISummariesConfi
     window = context.partition_time_window
     active = pi_tag_catalog.filter(pl.col("is_active"))["webid"].to_list()
     reader = stream_set_reader(pi)
-    long = pl.concat([
-        reader.summaries(active, window.start, window.end, "1h", config.time_weighted_basis,
-                         metrics.summary_types("time")),
-        reader.summaries(active, window.start, window.end, "1h", config.event_weighted_basis,
-                         metrics.summary_types("event")),
-    ])
+    long = pl.concat(
+        [
+            reader.summaries(
+                active, window.start, window.end, "1h", config.time_weighted_basis, metrics.summary_types("time")
+            ),
+            reader.summaries(
+                active, window.start, window.end, "1h", config.event_weighted_basis, metrics.summary_types("event")
+            ),
+        ]
+    )
     frame = metrics.hourly_summaries(long, pi_tag_catalog, config.time_weighted_basis, config.event_weighted_basis)
-    context.add_output_metadata({"dagster/row_count": frame.height, "tags": len(active),
-                                 "bad_summaries": int(frame["bad_summaries"].list.len().sum())})
+    context.add_output_metadata(
+        {
+            "dagster/row_count": frame.height,
+            "tags": len(active),
+            "bad_summaries": int(frame["bad_summaries"].list.len().sum()),
+        }
+    )
     return frame
 
 
-@asset_check(asset=pi_metrics_hourly, additional_ins={"pi_summaries_hourly": AssetIn()},
-             partitions_def=hourly_partitions,
-             description="pi_metrics_hourly agrees with PI's own summaries per tag-hour: counts exactly, "
-             f"averages, extremes, stddev and shares within a relative {metrics.REL_TOL:g}")
-def pi_metrics_match_pi_summaries(context: AssetCheckExecutionContext, pi_metrics_hourly: pl.DataFrame,
-                                  pi_summaries_hourly: pl.DataFrame) -> AssetCheckResult:
+@asset_check(
+    asset=pi_metrics_hourly,
+    additional_ins={"pi_summaries_hourly": AssetIn()},
+    partitions_def=hourly_partitions,
+    description="pi_metrics_hourly agrees with PI's own summaries per tag-hour: counts exactly, "
+    f"averages, extremes, stddev and shares within a relative {metrics.REL_TOL:g}",
+)
+def pi_metrics_match_pi_summaries(
+    context: AssetCheckExecutionContext, pi_metrics_hourly: pl.DataFrame, pi_summaries_hourly: pl.DataFrame
+) -> AssetCheckResult:
     differences = metrics.disagreements(pi_metrics_hourly, pi_summaries_hourly)
     shown = differences.head(20).with_columns(pl.col("hour").dt.strftime("%Y-%m-%dT%H:%MZ"))
     return AssetCheckResult(
@@ -140,7 +169,8 @@ def pi_metrics_match_pi_summaries(context: AssetCheckExecutionContext, pi_metric
             "tag_hours": pi_metrics_hourly.height,
             "disagreements": differences.height,
             "columns": MetadataValue.json(
-                differences["column"].value_counts().to_dicts() if differences.height else []),
+                differences["column"].value_counts().to_dicts() if differences.height else []
+            ),
             "first_disagreements": MetadataValue.md(_markdown(shown)),
         },
     )
@@ -155,8 +185,10 @@ def _markdown(frame: pl.DataFrame) -> str:
 
 
 class PIInterpolatedConfig(Config):
-    interval: str = Field(default=INTERPOLATED_INTERVAL or "1m",
-                          description="Spacing of the values (a fixed PI duration: 30s, 1m, 15m, 1h)")
+    interval: str = Field(
+        default=INTERPOLATED_INTERVAL or "1m",
+        description="Spacing of the values (a fixed PI duration: 30s, 1m, 15m, 1h)",
+    )
 
 
 @asset(
@@ -169,14 +201,14 @@ class PIInterpolatedConfig(Config):
     pool="pi_web_api",
     deps=["pi_timeseries"],
 )
-def pi_interpolated(context: AssetExecutionContext, config: PIInterpolatedConfig, pi: PIWebAPIResource,
-                    pi_tag_catalog: pl.DataFrame) -> pl.DataFrame:
+def pi_interpolated(
+    context: AssetExecutionContext, config: PIInterpolatedConfig, pi: PIWebAPIResource, pi_tag_catalog: pl.DataFrame
+) -> pl.DataFrame:
     """PI's interpolated values of every active tag, evenly spaced by ``interval`` over the partition's
     hour(s) (``streamsets/interpolated``): one row per tag and time, ``[start, end)``, for ML features."""
     window = context.partition_time_window
     active = pi_tag_catalog.filter(pl.col("is_active"))
     raw = stream_set_reader(pi).interpolated(active["webid"].to_list(), window.start, window.end, config.interval)
     frame = metrics.interpolated_frame(raw.filter(pl.col("timestamp") < window.end), active, config.interval)
-    context.add_output_metadata({"dagster/row_count": frame.height, "tags": active.height,
-                                 "interval": config.interval})
+    context.add_output_metadata({"dagster/row_count": frame.height, "tags": active.height, "interval": config.interval})
     return frame

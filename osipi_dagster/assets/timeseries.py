@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
-from dagster import AssetExecutionContext, Backoff, BackfillPolicy, Failure, Jitter, Output, RetryPolicy, asset
+from dagster import AssetExecutionContext, BackfillPolicy, Backoff, Failure, Jitter, Output, RetryPolicy, asset
 
 from osipi_dagster.automation import hourly_settle_condition
 from osipi_dagster.partitions import hourly_partitions
@@ -27,8 +27,9 @@ def hour_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetim
     return windows
 
 
-def timeseries_batches(controller: BatchController, tags: pl.DataFrame,
-                       windows: list[tuple[datetime, datetime]], log) -> Iterator[pa.RecordBatch]:
+def timeseries_batches(
+    controller: BatchController, tags: pl.DataFrame, windows: list[tuple[datetime, datetime]], log
+) -> Iterator[pa.RecordBatch]:
     """Read and convert one hour at a time, so a 90-day range run holds one hour in memory.
 
     A PI error that retrying cannot fix (credentials, certificate, a wrong URL or request) ends the run
@@ -44,9 +45,11 @@ def timeseries_batches(controller: BatchController, tags: pl.DataFrame,
             raise
         raise Failure(description=str(error), allow_retries=False) from error
     stats = controller.stats
-    log.info(f"Read {stats.rows:,} values of {len(webids):,} tags in {stats.seconds:.1f}s with "
-             f"{controller.client.stats.requests:,} requests ({stats.paged_streams} streams paged, "
-             f"{stats.retried_streams} retried alone, {controller.client.stats.retries} request retries)")
+    log.info(
+        f"Read {stats.rows:,} values of {len(webids):,} tags in {stats.seconds:.1f}s with "
+        f"{controller.client.stats.requests:,} requests ({stats.paged_streams} streams paged, "
+        f"{stats.retried_streams} retried alone, {controller.client.stats.retries} request retries)"
+    )
 
 
 # Hours per backfill run (OSIPI_BACKFILL_PARTITIONS_PER_RUN); 0 = the whole selected range in one run.
@@ -67,8 +70,9 @@ PARTITIONS_PER_RUN = get_settings().backfill_partitions_per_run
     automation_condition=hourly_settle_condition(),
     pool="pi_web_api",
 )
-def pi_timeseries(context: AssetExecutionContext, pi: PIWebAPIResource,
-                  pi_tag_catalog: pl.DataFrame) -> Output[pa.RecordBatchReader]:
+def pi_timeseries(
+    context: AssetExecutionContext, pi: PIWebAPIResource, pi_tag_catalog: pl.DataFrame
+) -> Output[pa.RecordBatchReader]:
     """One row per recorded value of every active tag in the partition's hour(s): tag webid and name,
     UTC timestamp, numeric value, original text for strings/digital states, PI quality flags, units.
 
@@ -78,14 +82,17 @@ def pi_timeseries(context: AssetExecutionContext, pi: PIWebAPIResource,
     """
     window = context.partition_time_window
     if window.start >= window.end:
-        raise Failure(description=f"The partition range {context.partition_key_range.start}..."
-                      f"{context.partition_key_range.end} is reversed: give the earlier hour first.",
-                      allow_retries=False)
+        raise Failure(
+            description=f"The partition range {context.partition_key_range.start}..."
+            f"{context.partition_key_range.end} is reversed: give the earlier hour first.",
+            allow_retries=False,
+        )
     windows = hour_windows(window.start, window.end)
     active = pi_tag_catalog.filter(pl.col("is_active"))
     removed = pi_tag_catalog.filter(~pl.col("is_active"))["webid"].to_list()
-    context.log.info(f"Loading {len(windows)} hour(s) of {active.height:,} tags "
-                     f"({len(removed)} removed tags' history kept)")
+    context.log.info(
+        f"Loading {len(windows)} hour(s) of {active.height:,} tags ({len(removed)} removed tags' history kept)"
+    )
     batches = timeseries_batches(pi.batch_controller(progress=context.log.debug), active, windows, context.log)
     return Output(
         pa.RecordBatchReader.from_batches(ARROW_SCHEMA, batches),

@@ -1,13 +1,14 @@
 """Crawl PI AF: databases, the element hierarchy, element attributes, event frames and their values.
 
-Only documented PI Web API calls (docs/pi-web-api.md#batch, #asset-framework, #event-frames), so the crawl runs unchanged against a
-real server:
+Only documented PI Web API calls (docs/pi-web-api.md#batch, #asset-framework, #event-frames), so the crawl
+runs unchanged against a real server:
 
 * elements: one ``searchFullHierarchy=true`` search per database, paged with ``startIndex`` (a few
   requests for 10,000+ elements, instead of one request per parent), ``associations=Paths`` so an
   element referenced under several parents reports all its paths;
-* attributes: ``POST batch`` of ``elements/{webId}/attributes`` sub-requests (the usual PI Web API bulk pattern, docs/pi-web-api.md#batch), a bounded
-  number of batches in flight; an element with a full page is paged on its own, so nothing is truncated;
+* attributes: ``POST batch`` of ``elements/{webId}/attributes`` sub-requests (the usual PI Web API bulk
+  pattern, docs/pi-web-api.md#batch), a bounded number of batches in flight; an element with a full page
+  is paged on its own, so nothing is truncated;
 * event frames: ``searchMode=Overlapped`` between two times, ``searchFullHierarchy=true`` (otherwise PI
   returns root frames only), paged; their attribute values via ``streamsets/{frameWebId}/value``.
 
@@ -27,17 +28,52 @@ from osipi_dagster.pi.errors import PIWebAPIError
 from osipi_dagster.pi.time_window import pi_time
 
 DATABASE_FIELDS = "WebId;Id;Name;Path;Description"
-ELEMENT_FIELDS = ";".join(f"Items.{f}" for f in (
-    "WebId", "Id", "Name", "Path", "Paths", "Description", "TemplateName", "HasChildren", "CategoryNames"))
-ATTRIBUTE_FIELDS = ";".join(f"Items.{f}" for f in (
-    "WebId", "Id", "Name", "Path", "Description", "Type", "TypeQualifier", "DefaultUnitsName",
-    "DefaultUnitsNameAbbreviation", "DataReferencePlugIn", "ConfigString", "IsConfigurationItem",
-    "CategoryNames", "Links.Point"))
-EVENT_FRAME_FIELDS = ";".join(f"Items.{f}" for f in (
-    "WebId", "Id", "Name", "Path", "Description", "TemplateName", "CategoryNames", "StartTime", "EndTime",
-    "Severity", "RefElementWebIds", "CanBeAcknowledged", "IsAcknowledged", "AcknowledgedBy",
-    "AcknowledgedDate", "AreValuesCaptured", "Links.PrimaryReferencedElement",
-    "Links.Parent"))
+ELEMENT_FIELDS = ";".join(
+    f"Items.{f}"
+    for f in ("WebId", "Id", "Name", "Path", "Paths", "Description", "TemplateName", "HasChildren", "CategoryNames")
+)
+ATTRIBUTE_FIELDS = ";".join(
+    f"Items.{f}"
+    for f in (
+        "WebId",
+        "Id",
+        "Name",
+        "Path",
+        "Description",
+        "Type",
+        "TypeQualifier",
+        "DefaultUnitsName",
+        "DefaultUnitsNameAbbreviation",
+        "DataReferencePlugIn",
+        "ConfigString",
+        "IsConfigurationItem",
+        "CategoryNames",
+        "Links.Point",
+    )
+)
+EVENT_FRAME_FIELDS = ";".join(
+    f"Items.{f}"
+    for f in (
+        "WebId",
+        "Id",
+        "Name",
+        "Path",
+        "Description",
+        "TemplateName",
+        "CategoryNames",
+        "StartTime",
+        "EndTime",
+        "Severity",
+        "RefElementWebIds",
+        "CanBeAcknowledged",
+        "IsAcknowledged",
+        "AcknowledgedBy",
+        "AcknowledgedDate",
+        "AreValuesCaptured",
+        "Links.PrimaryReferencedElement",
+        "Links.Parent",
+    )
+)
 FRAME_VALUE_FIELDS = "Items.WebId;Items.Name;Items.Path;Items.UnitsAbbreviation;Items.Value"
 
 DEFAULT_PAGE_SIZE = 1000  # PI's own default maxCount for collections
@@ -50,8 +86,7 @@ DEFAULT_PER_BATCH = 100  # sub-requests per POST batch (other open-source PI Web
 def asset_databases(client: PIWebAPIClient, paths: Sequence[str] = ()) -> list[dict]:
     """The AF databases at ``paths`` (``\\\\AFSRV\\DB``), or every database of every asset server."""
     if paths:
-        return [client.get("assetdatabases", {"path": path, "selectedFields": DATABASE_FIELDS})
-                for path in paths]
+        return [client.get("assetdatabases", {"path": path, "selectedFields": DATABASE_FIELDS}) for path in paths]
     servers = items_of(client.get("assetservers", {"selectedFields": "Items.WebId"}), client.url("assetservers"))
     fields = ";".join(f"Items.{f}" for f in DATABASE_FIELDS.split(";"))
     databases = []
@@ -67,29 +102,41 @@ def elements(client: PIWebAPIClient, database_webid: str, page_size: int = SEARC
     return list(client.paged(f"assetdatabases/{database_webid}/elements", params, page_size))
 
 
-def element_attributes(client: PIWebAPIClient, element_webids: Iterable[str], *,
-                       page_size: int = DEFAULT_PAGE_SIZE, per_batch: int = DEFAULT_PER_BATCH,
-                       concurrency: int = 4) -> dict[str, list[dict]]:
+def element_attributes(
+    client: PIWebAPIClient,
+    element_webids: Iterable[str],
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    per_batch: int = DEFAULT_PER_BATCH,
+    concurrency: int = 4,
+) -> dict[str, list[dict]]:
     """Attributes (child attributes included) of each element, keyed by element WebId."""
     params = {"searchFullHierarchy": "true", "selectedFields": ATTRIBUTE_FIELDS}
     requests = {webid: (f"elements/{webid}/attributes", params) for webid in dict.fromkeys(element_webids)}
     return batch_collections(client, requests, page_size=page_size, per_batch=per_batch, concurrency=concurrency)
 
 
-def event_frames(client: PIWebAPIClient, database_webid: str, start: datetime, end: datetime,
-                 page_size: int = SEARCH_PAGE_SIZE) -> list[dict]:
+def event_frames(
+    client: PIWebAPIClient, database_webid: str, start: datetime, end: datetime, page_size: int = SEARCH_PAGE_SIZE
+) -> list[dict]:
     """Every event frame (child frames included) active at any time in ``[start, end]``.
 
     PI's ``Overlapped`` range is closed at both ends; callers that need half-open windows filter.
     """
-    params = {"searchMode": "Overlapped", "startTime": pi_time(start), "endTime": pi_time(end),
-              "searchFullHierarchy": "true", "selectedFields": EVENT_FRAME_FIELDS}
+    params = {
+        "searchMode": "Overlapped",
+        "startTime": pi_time(start),
+        "endTime": pi_time(end),
+        "searchFullHierarchy": "true",
+        "selectedFields": EVENT_FRAME_FIELDS,
+    }
     frames = client.paged(f"assetdatabases/{database_webid}/eventframes", params, page_size)
     return list({frame["WebId"]: frame for frame in frames}.values())  # a paging shift must not double one
 
 
-def event_frame_values(client: PIWebAPIClient, frame_webids: Iterable[str], *,
-                       per_batch: int = DEFAULT_PER_BATCH, concurrency: int = 4) -> dict[str, list[dict]]:
+def event_frame_values(
+    client: PIWebAPIClient, frame_webids: Iterable[str], *, per_batch: int = DEFAULT_PER_BATCH, concurrency: int = 4
+) -> dict[str, list[dict]]:
     """The attribute values of each event frame in its own time context (``streamsets/{webId}/value``):
     one ``{WebId, Name, Path, UnitsAbbreviation, Value: TimedValue}`` per attribute."""
     params = {"selectedFields": FRAME_VALUE_FIELDS}
@@ -97,9 +144,14 @@ def event_frame_values(client: PIWebAPIClient, frame_webids: Iterable[str], *,
     return batch_collections(client, requests, page_size=None, per_batch=per_batch, concurrency=concurrency)
 
 
-def batch_collections(client: PIWebAPIClient, requests: dict[str, tuple[str, dict]], *,
-                      page_size: int | None, per_batch: int = DEFAULT_PER_BATCH,
-                      concurrency: int = 4) -> dict[str, list[dict]]:
+def batch_collections(
+    client: PIWebAPIClient,
+    requests: dict[str, tuple[str, dict]],
+    *,
+    page_size: int | None,
+    per_batch: int = DEFAULT_PER_BATCH,
+    concurrency: int = 4,
+) -> dict[str, list[dict]]:
     """``Items`` of many collection GETs, sent as ``POST batch`` requests of ``per_batch`` sub-requests.
 
     With ``page_size`` each sub-request asks for one page and a full page is read again on its own with
@@ -108,7 +160,7 @@ def batch_collections(client: PIWebAPIClient, requests: dict[str, tuple[str, dic
     names the failed requests.
     """
     keys = list(requests)
-    batches = [keys[i:i + per_batch] for i in range(0, len(keys), max(1, per_batch))]
+    batches = [keys[i : i + per_batch] for i in range(0, len(keys), max(1, per_batch))]
     paging = {"startIndex": 0, "maxCount": page_size} if page_size else {}
 
     def fetch_alone(path: str, params: dict) -> list[dict]:
@@ -118,7 +170,8 @@ def batch_collections(client: PIWebAPIClient, requests: dict[str, tuple[str, dic
 
     def run(batch: list[str]) -> dict[str, list[dict]]:
         answers = client.batch_get(
-            [f"{client.url(requests[key][0])}?{urlencode({**requests[key][1], **paging})}" for key in batch])
+            [f"{client.url(requests[key][0])}?{urlencode({**requests[key][1], **paging})}" for key in batch]
+        )
         results, failures = {}, {}
         for key, answer in zip(batch, answers):
             items = answer.items
@@ -132,8 +185,9 @@ def batch_collections(client: PIWebAPIClient, requests: dict[str, tuple[str, dic
                 failures[key] = f"{error}; alone: {exc}" if error else str(exc)
         if failures:
             shown = "; ".join(f"{requests[k][0]}: {e}" for k, e in list(failures.items())[:5])
-            raise PIWebAPIError(f"{len(failures)} of {len(batch)} batched requests failed", url=client.url("batch"),
-                                errors=[shown])
+            raise PIWebAPIError(
+                f"{len(failures)} of {len(batch)} batched requests failed", url=client.url("batch"), errors=[shown]
+            )
         return results
 
     out: dict[str, list[dict]] = {}

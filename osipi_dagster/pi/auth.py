@@ -38,8 +38,10 @@ AUTH_MODES = ("auto", "anonymous", "basic", "bearer", "oidc", "kerberos", "ntlm"
 MUTUAL_AUTH = ("required", "optional", "disabled")
 # The request extension naming the configured mode, so a 401 can say what was configured.
 MODE_EXTENSION = "osipi_auth_mode"
-KERBEROS_PACKAGES = ("pip install 'osipi-dagster[kerberos]' after the system Kerberos libraries: "
-                     "Debian/Ubuntu `apt-get install libkrb5-dev gcc`, RHEL `dnf install krb5-devel gcc`")
+KERBEROS_PACKAGES = (
+    "pip install 'osipi-dagster[kerberos]' after the system Kerberos libraries: "
+    "Debian/Ubuntu `apt-get install libkrb5-dev gcc`, RHEL `dnf install krb5-devel gcc`"
+)
 NTLM_PACKAGES = "pip install 'osipi-dagster[ntlm]'"
 
 
@@ -86,8 +88,10 @@ def build_auth(config: AuthConfig, base_url: str, verify: ssl.SSLContext | bool 
     if mode == "basic":
         _require(config.username, "basic", "a username (PI_WEB_API_USERNAME)")
         if urlsplit(base_url).scheme == "http":
-            log.warning("PI Web API: Basic auth over plain http sends the password readable on the network; "
-                        "use an https:// PI_WEB_API_URL")
+            log.warning(
+                "PI Web API: Basic auth over plain http sends the password readable on the network; "
+                "use an https:// PI_WEB_API_URL"
+            )
         return BasicAuth(config.username, config.password or "")
     if mode == "bearer":
         _require(config.token, "bearer", "a token (PI_WEB_API_TOKEN)")
@@ -96,8 +100,9 @@ def build_auth(config: AuthConfig, base_url: str, verify: ssl.SSLContext | bool 
         _require(config.token_url, "oidc", "a token URL (PI_WEB_API_TOKEN_URL)")
         _require(config.client_id, "oidc", "a client id (PI_WEB_API_CLIENT_ID)")
         _require(config.client_secret, "oidc", "a client secret (PI_WEB_API_CLIENT_SECRET)")
-        return ClientCredentialsAuth(config.token_url, config.client_id, config.client_secret, config.scope,
-                                     verify=verify)
+        return ClientCredentialsAuth(
+            config.token_url, config.client_id, config.client_secret, config.scope, verify=verify
+        )
     if config.mutual_auth not in MUTUAL_AUTH:
         raise ValueError(f"mutual_auth must be one of {', '.join(MUTUAL_AUTH)}, not {config.mutual_auth!r}")
     service, _, host = (config.kerberos_spn or f"HTTP/{urlsplit(base_url).hostname}").partition("/")
@@ -155,9 +160,17 @@ class ClientCredentialsAuth(_Tagged):
 
     mode = "oidc"
 
-    def __init__(self, token_url: str, client_id: str, client_secret: str, scope: str | None = None, *,
-                 verify: ssl.SSLContext | bool = True, timeout_seconds: float = 30.0,
-                 early_refresh_seconds: float | None = None):
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str | None = None,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        timeout_seconds: float = 30.0,
+        early_refresh_seconds: float | None = None,
+    ):
         self.token_url = token_url
         self._form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
         if scope:
@@ -188,11 +201,17 @@ class ClientCredentialsAuth(_Tagged):
 
     def _fetch(self) -> None:
         try:
-            response = httpx.post(self.token_url, data=self._form, verify=self._verify, timeout=self._timeout,
-                                  headers={"Accept": "application/json"})
+            response = httpx.post(
+                self.token_url,
+                data=self._form,
+                verify=self._verify,
+                timeout=self._timeout,
+                headers={"Accept": "application/json"},
+            )
         except httpx.HTTPError as exc:
-            raise PIWebAPIError(f"Cannot reach the OpenID Connect token endpoint ({type(exc).__name__}: {exc})",
-                                url=self.token_url) from exc
+            raise PIWebAPIError(
+                f"Cannot reach the OpenID Connect token endpoint ({type(exc).__name__}: {exc})", url=self.token_url
+            ) from exc
         try:
             body = response.json()
         except ValueError:
@@ -202,7 +221,11 @@ class ClientCredentialsAuth(_Tagged):
             detail = [str(body[k]) for k in ("error", "error_description") if body.get(k)]
             raise PIAuthenticationError(
                 "The OpenID Connect token request failed; check PI_WEB_API_CLIENT_ID, PI_WEB_API_CLIENT_SECRET, "
-                "PI_WEB_API_TOKEN_SCOPE", url=self.token_url, status=response.status_code, errors=detail)
+                "PI_WEB_API_TOKEN_SCOPE",
+                url=self.token_url,
+                status=response.status_code,
+                errors=detail,
+            )
         lifetime = float(body.get("expires_in") or 0)
         early = self._early if self._early is not None else min(60.0, lifetime / 5)
         self._token = body["access_token"]
@@ -220,8 +243,16 @@ class SpnegoAuth(_Tagged):
 
     requires_response_body = True  # read the 401 body, so the connection stays open for the next leg
 
-    def __init__(self, mode: str, hostname: str, service: str = "HTTP", *, username: str | None = None,
-                 password: str | None = None, mutual_auth: str = "required"):
+    def __init__(
+        self,
+        mode: str,
+        hostname: str,
+        service: str = "HTTP",
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        mutual_auth: str = "required",
+    ):
         try:
             import spnego
         except ImportError as exc:
@@ -244,8 +275,14 @@ class SpnegoAuth(_Tagged):
         self._preemptive: str | None = None  # Kerberos: the scheme to send a token with at once
 
     def _context(self):
-        return self._spnego.client(self._username, self._password, hostname=self._hostname, service=self._service,
-                                   protocol=self.mode, context_req=self._request_flags)
+        return self._spnego.client(
+            self._username,
+            self._password,
+            hostname=self._hostname,
+            service=self._service,
+            protocol=self.mode,
+            context_req=self._request_flags,
+        )
 
     def auth_flow(self, request) -> Generator[httpx.Request, httpx.Response, None]:
         self.tag(request)
@@ -277,9 +314,14 @@ class SpnegoAuth(_Tagged):
         try:
             return context.step(base64.b64decode(challenge) if challenge else None)
         except self._spnego.exceptions.SpnegoError as exc:
-            hint = ("check the ticket cache (klist) or KRB5_CLIENT_KTNAME and the service principal "
-                    f"{self._service}/{self._hostname} (PI_WEB_API_KERBEROS_SPN)") if self.mode == "kerberos" \
+            hint = (
+                (
+                    "check the ticket cache (klist) or KRB5_CLIENT_KTNAME and the service principal "
+                    f"{self._service}/{self._hostname} (PI_WEB_API_KERBEROS_SPN)"
+                )
+                if self.mode == "kerberos"
                 else "check PI_WEB_API_USERNAME (DOMAIN\\user) and PI_WEB_API_PASSWORD"
+            )
             raise PIAuthenticationError(f"{self.mode} authentication failed: {exc}; {hint}") from exc
 
     def _verify_server(self, context, final_token: str | None, request: httpx.Request) -> None:
@@ -290,7 +332,9 @@ class SpnegoAuth(_Tagged):
         if not context.complete and self._mutual == "required":
             raise PIAuthenticationError(
                 "The server did not prove its identity (Kerberos mutual authentication); set "
-                "PI_WEB_API_MUTUAL_AUTH=optional only if you trust the network path", url=str(request.url))
+                "PI_WEB_API_MUTUAL_AUTH=optional only if you trust the network path",
+                url=str(request.url),
+            )
 
 
 def offered_challenges(response: httpx.Response) -> dict[str, str]:
@@ -311,7 +355,7 @@ def offered_challenges(response: httpx.Response) -> dict[str, str]:
 
 
 def auth_failure_summary(response: httpx.Response) -> str:
-    """"server offers Negotiate, Basic; configured: basic" — what to change after a 401/403."""
+    """ "server offers Negotiate, Basic; configured: basic" — what to change after a 401/403."""
     schemes = []
     for value in response.headers.get_list("www-authenticate"):
         for part in value.split(","):
@@ -325,15 +369,19 @@ def auth_failure_summary(response: httpx.Response) -> str:
 
 # -- TLS ----------------------------------------------------------------------------------------------
 
-def tls_verify(verify_tls: bool = True, ca_bundle: str | None = None,
-               os_trust_store: bool = False) -> ssl.SSLContext | bool:
+
+def tls_verify(
+    verify_tls: bool = True, ca_bundle: str | None = None, os_trust_store: bool = False
+) -> ssl.SSLContext | bool:
     """The ``verify`` for httpx: False (with a loud warning), True (the public CAs), or an SSL context trusting
     the public CAs or the OS trust store plus the PEM file, or every ``*.pem``/``*.crt``/``*.cer`` in the
     folder, ``ca_bundle``."""
     if not verify_tls:
-        log.warning("PI Web API: TLS CERTIFICATE VERIFICATION IS OFF (PI_WEB_API_VERIFY_TLS=false): anyone on the "
-                    "network path can impersonate the server and read credentials. Set PI_WEB_API_CA_BUNDLE to "
-                    "your CA's PEM file instead.")
+        log.warning(
+            "PI Web API: TLS CERTIFICATE VERIFICATION IS OFF (PI_WEB_API_VERIFY_TLS=false): anyone on the "
+            "network path can impersonate the server and read credentials. Set PI_WEB_API_CA_BUNDLE to "
+            "your CA's PEM file instead."
+        )
         return False
     if not (ca_bundle or os_trust_store):
         return True  # httpx's default: certifi, or SSL_CERT_FILE / SSL_CERT_DIR when set
@@ -373,8 +421,10 @@ class ConnectionPerThreadTransport(httpx.BaseTransport):
         transport = getattr(self._local, "transport", None)
         if transport is None:
             transport = self._local.transport = httpx.HTTPTransport(
-                verify=self._verify, limits=httpx.Limits(max_connections=1),
-                proxy=httpx.Proxy(self._proxy) if self._proxy else None)
+                verify=self._verify,
+                limits=httpx.Limits(max_connections=1),
+                proxy=httpx.Proxy(self._proxy) if self._proxy else None,
+            )
             with self._lock:
                 self._all.append(transport)
         return transport
@@ -397,8 +447,9 @@ def environment_proxy(url: str) -> str | None:
     return proxy
 
 
-def connection_bound_transport(base_url: str, verify: ssl.SSLContext | bool,
-                               auth: httpx.Auth | None) -> httpx.BaseTransport | None:
+def connection_bound_transport(
+    base_url: str, verify: ssl.SSLContext | bool, auth: httpx.Auth | None
+) -> httpx.BaseTransport | None:
     """The transport the client needs for ``auth``: None (httpx's pooled default) unless auth is bound to
     a connection (NTLM)."""
     if isinstance(auth, SpnegoAuth) and auth.mode == "ntlm":

@@ -73,8 +73,13 @@ class _Chunk:
 
     @staticmethod
     def merge(parts: list[_Chunk]) -> _Chunk:
-        return _Chunk(pl.concat([p.frame for p in parts]), {k: v for p in parts for k, v in p.failures.items()},
-                      sum(p.paged for p in parts), sum(p.retried for p in parts), 1 + sum(p.splits for p in parts))
+        return _Chunk(
+            pl.concat([p.frame for p in parts]),
+            {k: v for p in parts for k, v in p.failures.items()},
+            sum(p.paged for p in parts),
+            sum(p.retried for p in parts),
+            1 + sum(p.splits for p in parts),
+        )
 
 
 class BatchController:
@@ -144,9 +149,9 @@ class BatchController:
         """Consecutive chunks of at most ``streams_per_request`` streams, each small enough to send."""
         chunks, size, i = [], self._chunk_size(), 0
         while i < len(webids):
-            chunk = webids[i:i + size]
+            chunk = webids[i : i + size]
             while len(chunk) > 1 and not self._transport.fits(chunk, window, self._max_count(len(chunk))):
-                chunk = chunk[:len(chunk) * 3 // 4]
+                chunk = chunk[: len(chunk) * 3 // 4]
             chunks.append(chunk)
             size = len(chunk)  # every WebId costs about the same: later chunks start at the size that fit
             i += size
@@ -181,7 +186,9 @@ class BatchController:
     def _extract_chunk(self, webids: list[str], window: Window) -> _Chunk:
         size = self._chunk_size()
         if len(webids) > size:  # the server announced a lower limit after the chunks were cut
-            return _Chunk.merge([self._extract_chunk(webids[i:i + size], window) for i in range(0, len(webids), size)])
+            return _Chunk.merge(
+                [self._extract_chunk(webids[i : i + size], window) for i in range(0, len(webids), size)]
+            )
         max_count = self._max_count(len(webids))
         self.client.add_work(len(webids))
         try:
@@ -223,7 +230,7 @@ class BatchController:
             return [webids]
         if exc.status in _TOO_LARGE_STATUS and len(webids) > 1:
             log.warning("PI Web API: request for %d streams too large (%s); splitting", len(webids), exc)
-            return [webids[:len(webids) // 2], webids[len(webids) // 2:]]
+            return [webids[: len(webids) // 2], webids[len(webids) // 2 :]]
         return None
 
     def _retry_stream(self, webid: str, window: Window, failed: StreamResult) -> list[dict]:

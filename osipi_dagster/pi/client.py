@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -66,8 +66,10 @@ class RetryPolicy:
         return self.budget + int(self.budget_per_unit * units)
 
     def describe_budget(self, retries: int, units: int) -> str:
-        return (f"the retry budget is spent: {retries} retries for {units:,} requests and streams (allowed:"
-                f" {self.budget} + {self.budget_per_unit:g} per request or stream)")
+        return (
+            f"the retry budget is spent: {retries} retries for {units:,} requests and streams (allowed:"
+            f" {self.budget} + {self.budget_per_unit:g} per request or stream)"
+        )
 
 
 @dataclass
@@ -96,8 +98,10 @@ class PIWebAPIClient:
         transport: httpx.BaseTransport | None = None,
     ):
         if urlsplit(base_url).username is not None or urlsplit(base_url).password is not None:
-            raise ValueError(f"The PI Web API URL {shown_url(base_url)} carries credentials (user:password@…): "
-                             "remove them and set PI_WEB_API_USERNAME / PI_WEB_API_PASSWORD instead")
+            raise ValueError(
+                f"The PI Web API URL {shown_url(base_url)} carries credentials (user:password@…): "
+                "remove them and set PI_WEB_API_USERNAME / PI_WEB_API_PASSWORD instead"
+            )
         self.base_url = base_url.rstrip("/") + "/"
         self.retry = retry or RetryPolicy()
         self.stats = ClientStats()
@@ -152,14 +156,18 @@ class PIWebAPIClient:
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 permanent = _permanent_connect_failure(exc)
                 if permanent:
-                    raise PIConnectionError(f"Cannot connect to the PI Web API: {permanent}", url=shown_url(url),
-                                            transient=False) from exc
+                    raise PIConnectionError(
+                        f"Cannot connect to the PI Web API: {permanent}", url=shown_url(url), transient=False
+                    ) from exc
                 refusal = self._retry_refusal(attempt)
                 if refusal is None:
                     self._sleep_before_retry(attempt, None, f"{type(exc).__name__} on {shown_url(url)}")
                     continue
-                raise PIWebAPIError(f"Cannot reach the PI Web API ({type(exc).__name__}: {exc}); {refusal}",
-                                    url=shown_url(url), transient=True) from exc
+                raise PIWebAPIError(
+                    f"Cannot reach the PI Web API ({type(exc).__name__}: {exc}); {refusal}",
+                    url=shown_url(url),
+                    transient=True,
+                ) from exc
             with self._lock:
                 self.stats.requests += 1
                 self.stats.bytes_received += response.num_bytes_downloaded
@@ -168,8 +176,9 @@ class PIWebAPIClient:
             if response.status_code in RETRYABLE_STATUS:
                 refusal = self._retry_refusal(attempt)
                 if refusal is None:
-                    self._sleep_before_retry(attempt, response.headers.get("Retry-After"),
-                                             f"HTTP {response.status_code} on {shown_url(url)}")
+                    self._sleep_before_retry(
+                        attempt, response.headers.get("Retry-After"), f"HTTP {response.status_code} on {shown_url(url)}"
+                    )
                     continue
             try:
                 return self._decode(response, url, refusal)
@@ -249,27 +258,36 @@ class PIWebAPIClient:
             body = orjson.loads(response.content) if response.content else None
         except orjson.JSONDecodeError as exc:
             if status < 400:
-                raise PIMalformedResponseError(f"PI Web API returned a body that is not valid JSON ({exc})", url=url,
-                                               status=status, transient=True) from exc
+                raise PIMalformedResponseError(
+                    f"PI Web API returned a body that is not valid JSON ({exc})", url=url, status=status, transient=True
+                ) from exc
             body = None
         if status in (401, 403):
             message = (body or {}).get("Message") if isinstance(body, dict) else None
-            raise PIAuthenticationError("PI Web API refused the credentials", url=url, status=status,
-                                        errors=([message] if message else _errors(body)) +
-                                        [auth_failure_summary(response)])
+            raise PIAuthenticationError(
+                "PI Web API refused the credentials",
+                url=url,
+                status=status,
+                errors=([message] if message else _errors(body)) + [auth_failure_summary(response)],
+            )
         if status >= 400:
             errors = _errors(body) or [response.text[:300]]
             limit = announced_limit(status, errors)
             if limit:
                 self.note_limit(limit)
-            raise PIWebAPIError("PI Web API request failed", url=url, status=status,
-                                errors=errors + ([refusal] if refusal else []))
+            raise PIWebAPIError(
+                "PI Web API request failed", url=url, status=status, errors=errors + ([refusal] if refusal else [])
+            )
         if isinstance(body, dict) and body.get("WebException"):
             # An error while the server was streaming the body after a 2xx status (docs/pi-web-api.md#errors).
             exc_info = body["WebException"]
-            raise PIInterruptedResponseError("PI Web API failed while sending the response", url=url,
-                                             status=exc_info.get("StatusCode"), errors=exc_info.get("Errors"),
-                                             transient=True)
+            raise PIInterruptedResponseError(
+                "PI Web API failed while sending the response",
+                url=url,
+                status=exc_info.get("StatusCode"),
+                errors=exc_info.get("Errors"),
+                transient=True,
+            )
         return body
 
     # -- discovery --------------------------------------------------------------------------------
@@ -303,8 +321,9 @@ class PIWebAPIClient:
             raise PIWebAPIError("The PI Web API lists no data servers", url=self.url("dataservers"))
         return servers[0]
 
-    def points(self, data_server_webid: str, name_filter: str = "*", page_size: int = 1000,
-               selected_fields: str | None = None) -> Iterator[dict]:
+    def points(
+        self, data_server_webid: str, name_filter: str = "*", page_size: int = 1000, selected_fields: str | None = None
+    ) -> Iterator[dict]:
         params = {"nameFilter": name_filter}
         if selected_fields:
             params["selectedFields"] = selected_fields
@@ -326,8 +345,13 @@ class SubResponse:
         A 200 whose content also carries a ``WebException`` (the server failed while reading, the
         ``Items`` are cut short) or ``Errors`` is a failure, never a partial success."""
         content = self.content
-        if self.status == 200 and isinstance(content, dict) and isinstance(content.get("Items"), list) \
-                and not content.get("WebException") and not content.get("Errors"):
+        if (
+            self.status == 200
+            and isinstance(content, dict)
+            and isinstance(content.get("Items"), list)
+            and not content.get("WebException")
+            and not content.get("Errors")
+        ):
             return content["Items"]
         return None
 
@@ -394,8 +418,10 @@ def _permanent_connect_failure(exc: BaseException) -> str | None:
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return (f"the server's TLS certificate is not trusted ({cause.verify_message or cause}); point "
-                    "PI_WEB_API_CA_BUNDLE at your corporate CA's PEM file (PI_WEB_API_VERIFY_TLS=false only to test)")
+            return (
+                f"the server's TLS certificate is not trusted ({cause.verify_message or cause}); point "
+                "PI_WEB_API_CA_BUNDLE at your corporate CA's PEM file (PI_WEB_API_VERIFY_TLS=false only to test)"
+            )
         if isinstance(cause, ssl.SSLError):
             return f"the TLS handshake failed ({cause}); check that PI_WEB_API_URL's scheme and port are right"
         if isinstance(cause, socket.gaierror):
@@ -415,7 +441,7 @@ def _retry_after_seconds(value: str | None) -> float | None:
     except ValueError:
         pass
     try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
 

@@ -25,8 +25,15 @@ def announced_limit(status: int | None, errors: list[str]) -> int | None:
 class PIWebAPIError(RuntimeError):
     """A PI Web API request failed (after retries, where retrying helps)."""
 
-    def __init__(self, message: str, *, url: str | None = None, status: int | None = None,
-                 errors: list[str] | None = None, transient: bool | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        errors: list[str] | None = None,
+        transient: bool | None = None,
+    ):
         detail = f" (HTTP {status})" if status is not None else ""
         where = f" [{url}]" if url else ""
         pi = f": {'; '.join(errors)}" if errors else ""

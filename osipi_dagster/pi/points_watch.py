@@ -32,8 +32,7 @@ def count_unchanged(client: PIWebAPIClient, data_server_webid: str, name_filter:
     if count == 0:
         params = {"nameFilter": name_filter, "startIndex": 0, "maxCount": 1, "selectedFields": "Items.WebId"}
     else:
-        params = {"nameFilter": name_filter, "startIndex": count - 1, "maxCount": 2,
-                  "selectedFields": "Items.WebId"}
+        params = {"nameFilter": name_filter, "startIndex": count - 1, "maxCount": 2, "selectedFields": "Items.WebId"}
     path = f"dataservers/{data_server_webid}/points"
     items = items_of(client.get(path, params), client.url(path))
     return len(items) == (0 if count == 0 else 1)

@@ -27,19 +27,32 @@ from osipi_dagster.pi.transports import MAX_URL_LENGTH
 from osipi_dagster.pi.values import RAW_SCHEMA, UTC_TIMESTAMP, VALUE_FIELDS, ValueColumns, parse_pi_timestamps
 from osipi_dagster.pi.webids import short_webid, tag_label
 
-SUMMARY_SCHEMA = {"tag_webid": pl.String(), "basis": pl.String(), "type": pl.String(),
-                  "timestamp": UTC_TIMESTAMP, "value": pl.Float64(), "good": pl.Boolean(),
-                  "error": pl.String()}
-VALUES_FIELDS = ";".join(["Items.WebId", "Items.WebException", "Items.Errors"]
-                         + [f"Items.Items.{f}" for f in VALUE_FIELDS])
+SUMMARY_SCHEMA = {
+    "tag_webid": pl.String(),
+    "basis": pl.String(),
+    "type": pl.String(),
+    "timestamp": UTC_TIMESTAMP,
+    "value": pl.Float64(),
+    "good": pl.Boolean(),
+    "error": pl.String(),
+}
+VALUES_FIELDS = ";".join(
+    ["Items.WebId", "Items.WebException", "Items.Errors"] + [f"Items.Items.{f}" for f in VALUE_FIELDS]
+)
 SUMMARY_FIELDS = "Items.WebId;Items.WebException;Items.Errors;Items.Items.Type;Items.Items.Value"
 
 
 class StreamSetReader:
     """Stream-set reads of many tags, chunked and retried like the batch controller's."""
 
-    def __init__(self, client: PIWebAPIClient, *, streams_per_request: int = 100, max_concurrency: int = 4,
-                 max_items_per_call: int = 150_000):
+    def __init__(
+        self,
+        client: PIWebAPIClient,
+        *,
+        streams_per_request: int = 100,
+        max_concurrency: int = 4,
+        max_items_per_call: int = 150_000,
+    ):
         self.client = client
         self.streams_per_request = max(1, streams_per_request)
         self.max_concurrency = max(1, max_concurrency)
@@ -47,44 +60,70 @@ class StreamSetReader:
 
     # -- what the callers use ---------------------------------------------------------------------
 
-    def summaries(self, webids: Sequence[str], start: datetime, end: datetime, duration: str, basis: str,
-                  types: Sequence[str]) -> pl.DataFrame:
+    def summaries(
+        self, webids: Sequence[str], start: datetime, end: datetime, duration: str, basis: str, types: Sequence[str]
+    ) -> pl.DataFrame:
         """PI's summaries of each interval of ``duration`` in ``[start, end]`` (SUMMARY_SCHEMA, long: one
         row per tag, interval and type). ``timeType=EarliestTime`` stamps every value with its interval's
         start, so rows name their interval whatever the type."""
         intervals = max(1, int((end - start) / _timedelta(duration)))
-        params = [("startTime", pi_time(start)), ("endTime", pi_time(end)), ("summaryDuration", duration),
-                  ("calculationBasis", basis), ("timeType", "EarliestTime"),
-                  *[("summaryType", t) for t in types], ("selectedFields", SUMMARY_FIELDS)]
+        params = [
+            ("startTime", pi_time(start)),
+            ("endTime", pi_time(end)),
+            ("summaryDuration", duration),
+            ("calculationBasis", basis),
+            ("timeType", "EarliestTime"),
+            *[("summaryType", t) for t in types],
+            ("selectedFields", SUMMARY_FIELDS),
+        ]
         found = self._read("summary", webids, params, intervals * len(types), f"{pi_time(start)}..{pi_time(end)}")
-        rows = [(webid, basis, item.get("Type"), item.get("Value") or {}) for webid, items in found.items()
-                for item in items]
+        rows = [
+            (webid, basis, item.get("Type"), item.get("Value") or {})
+            for webid, items in found.items()
+            for item in items
+        ]
         if not rows:
             return pl.DataFrame(schema=SUMMARY_SCHEMA)
         values = [v.get("Value") for *_, v in rows]
-        good = [bool(v.get("Good", True)) and isinstance(x, (int, float)) and not isinstance(x, bool)
-                for (*_, v), x in zip(rows, values)]
-        return pl.DataFrame({
-            "tag_webid": [r[0] for r in rows], "basis": [r[1] for r in rows], "type": [r[2] for r in rows],
-            "timestamp": parse_pi_timestamps(pl.Series([v.get("Timestamp") for *_, v in rows], dtype=pl.String)),
-            "value": [float(x) if ok else None for x, ok in zip(values, good)],
-            "good": good,
-            "error": [None if ok else _state_text(x) for x, ok in zip(values, good)],
-        }, schema=SUMMARY_SCHEMA)
+        good = [
+            bool(v.get("Good", True)) and isinstance(x, (int, float)) and not isinstance(x, bool)
+            for (*_, v), x in zip(rows, values)
+        ]
+        return pl.DataFrame(
+            {
+                "tag_webid": [r[0] for r in rows],
+                "basis": [r[1] for r in rows],
+                "type": [r[2] for r in rows],
+                "timestamp": parse_pi_timestamps(pl.Series([v.get("Timestamp") for *_, v in rows], dtype=pl.String)),
+                "value": [float(x) if ok else None for x, ok in zip(values, good)],
+                "good": good,
+                "error": [None if ok else _state_text(x) for x, ok in zip(values, good)],
+            },
+            schema=SUMMARY_SCHEMA,
+        )
 
     def interpolated(self, webids: Sequence[str], start: datetime, end: datetime, interval: str) -> pl.DataFrame:
         """PI's interpolated values at ``start``, ``start + interval``, … ``end`` (RAW_SCHEMA)."""
         count = int((end - start) / _timedelta(interval)) + 1
-        params = [("startTime", pi_time(start)), ("endTime", pi_time(end)), ("interval", interval),
-                  ("selectedFields", VALUES_FIELDS)]
+        params = [
+            ("startTime", pi_time(start)),
+            ("endTime", pi_time(end)),
+            ("interval", interval),
+            ("selectedFields", VALUES_FIELDS),
+        ]
         return _values_frame(self._read("interpolated", webids, params, count, f"{pi_time(start)}..{pi_time(end)}"))
 
     def events_around(self, webids: Sequence[str], at: datetime, max_count: int = 100) -> pl.DataFrame:
         """The recorded events at ``at`` plus the last one before and the first one after it (PI's
         ``Outside`` boundary over the zero-length range ``[at, at]``), in PI's order: RAW_SCHEMA plus
         ``sequence`` (0, 1, … per tag)."""
-        params = [("startTime", pi_time(at)), ("endTime", pi_time(at)), ("boundaryType", "Outside"),
-                  ("maxCount", max_count), ("selectedFields", VALUES_FIELDS)]
+        params = [
+            ("startTime", pi_time(at)),
+            ("endTime", pi_time(at)),
+            ("boundaryType", "Outside"),
+            ("maxCount", max_count),
+            ("selectedFields", VALUES_FIELDS),
+        ]
         frame = _values_frame(self._read("recorded", webids, params, max_count, pi_time(at)))
         return frame.with_columns(sequence=pl.int_range(pl.len(), dtype=pl.Int32).over("tag_webid"))
 
@@ -101,16 +140,17 @@ class StreamSetReader:
         size = max(1, min(self.streams_per_request, limit // max(1, items_per_stream)))
         out, i = [], 0
         while i < len(webids):
-            chunk = webids[i:i + size]
+            chunk = webids[i : i + size]
             while len(chunk) > 1 and len(self._url(operation, chunk, params)) > MAX_URL_LENGTH:
-                chunk = chunk[:len(chunk) * 3 // 4]
+                chunk = chunk[: len(chunk) * 3 // 4]
             out.append(chunk)
             size = len(chunk)
             i += size
         return out
 
-    def _read(self, operation: str, webids: Sequence[str], params: list, items_per_stream: int,
-              label: str) -> dict[str, list[dict]]:
+    def _read(
+        self, operation: str, webids: Sequence[str], params: list, items_per_stream: int, label: str
+    ) -> dict[str, list[dict]]:
         webids = list(dict.fromkeys(webids))
         chunks = self.chunks(operation, webids, params, items_per_stream)
         found: dict[str, list[dict]] = {}
@@ -171,7 +211,7 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 def _timedelta(text: str) -> timedelta:
     """``1h`` / ``30m`` / ``10s`` → a timedelta (the fixed-length PI intervals these readers accept)."""
     number = text.strip().rstrip("smhd")
-    unit = text.strip()[len(number):]
+    unit = text.strip()[len(number) :]
     if unit not in _UNITS or not number:
         raise ValueError(f"Interval '{text}' is not a fixed PI duration such as 30s, 15m, 1h or 1d")
     return timedelta(seconds=float(number) * _UNITS[unit])

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def pi_time(value: datetime) -> str:
     """An absolute UTC time string PI parses unambiguously (docs/pi-web-api.md#time-strings-and-boundaries)."""
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     text = value.strftime("%Y-%m-%dT%H:%M:%S")
     return f"{text}.{value.microsecond:06d}Z" if value.microsecond else f"{text}Z"
 
@@ -26,5 +26,9 @@ class Window:
 
     def params(self, max_count: int, selected_fields: str, start: str | None = None) -> list[tuple[str, str | int]]:
         """Query parameters of a recorded-values call over the window (or from ``start`` to its end)."""
-        return [("startTime", start or self.start), ("endTime", self.end), ("maxCount", max_count),
-                ("selectedFields", selected_fields)]
+        return [
+            ("startTime", start or self.start),
+            ("endTime", self.end),
+            ("maxCount", max_count),
+            ("selectedFields", selected_fields),
+        ]

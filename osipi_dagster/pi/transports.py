@@ -25,8 +25,9 @@ from osipi_dagster.pi.values import VALUE_FIELDS
 from osipi_dagster.pi.webids import short_webid
 
 STREAM_FIELDS = ";".join(f"Items.{f}" for f in VALUE_FIELDS)
-STREAMSET_FIELDS = ";".join(["Items.WebId", "Items.WebException", "Items.Errors"]
-                            + [f"Items.Items.{f}" for f in VALUE_FIELDS])
+STREAMSET_FIELDS = ";".join(
+    ["Items.WebId", "Items.WebException", "Items.Errors"] + [f"Items.Items.{f}" for f in VALUE_FIELDS]
+)
 # Request-line budget of a stream-set GET: HTTP front ends (HTTP.sys, proxies) commonly reject request
 # lines past 8-16 KB with 400/414 (docs/pi-web-api.md#server-limits).
 MAX_URL_LENGTH = 8_000
@@ -78,8 +79,11 @@ class StreamsetTransport:
         self.client = client
 
     def _url(self, webids: list[str], window: Window, max_count: int) -> str:
-        query = urlencode([("webId", short_webid(w)) for w in webids]
-                          + window.params(max_count, STREAMSET_FIELDS) + [("webIdType", "IDOnly")])
+        query = urlencode(
+            [("webId", short_webid(w)) for w in webids]
+            + window.params(max_count, STREAMSET_FIELDS)
+            + [("webIdType", "IDOnly")]
+        )
         return f"{self.client.url('streamsets/recorded')}?{query}"
 
     def fits(self, webids: list[str], window: Window, max_count: int) -> bool:
@@ -95,8 +99,9 @@ class StreamsetTransport:
             if webid is None:
                 continue  # not one of ours: the stream we asked for counts as missing, and is retried
             error = stream.get("WebException") or stream.get("Errors")
-            results[webid] = StreamResult(error=error_text(error)) if error else \
-                StreamResult(items=stream.get("Items") or [])
+            results[webid] = (
+                StreamResult(error=error_text(error)) if error else StreamResult(items=stream.get("Items") or [])
+            )
         return results
 
 
@@ -122,8 +127,12 @@ class BatchTransport:
             # re-cut (as for a stream-set 400), not retried stream by stream with the same sizes.
             lowest = min(over_limit, key=lambda a: a.announced_limit)
             self.client.note_limit(lowest.announced_limit)
-            raise PIWebAPIError("PI Web API batch sub-requests exceed the server's limit", url=self.client.url("batch"),
-                                status=400, errors=[error_text(lowest.content)])
+            raise PIWebAPIError(
+                "PI Web API batch sub-requests exceed the server's limit",
+                url=self.client.url("batch"),
+                status=400,
+                errors=[error_text(lowest.content)],
+            )
         return {webid: stream_result(answer) for webid, answer in zip(webids, answers)}
 
 
@@ -136,4 +145,7 @@ def stream_result(answer: SubResponse) -> StreamResult:
 
 
 TRANSPORTS: dict[str, Callable[[PIWebAPIClient], Transport]] = {
-    "streamsets": StreamsetTransport, "batch": BatchTransport, "streams": StreamsTransport}
+    "streamsets": StreamsetTransport,
+    "batch": BatchTransport,
+    "streams": StreamsTransport,
+}

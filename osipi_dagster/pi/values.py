@@ -35,8 +35,12 @@ RAW_SCHEMA = {
 VALUE_FIELDS = ("Timestamp", "Value", "Good", "Questionable", "Substituted", "Annotated", "Errors")
 
 # PI quality flags → our columns, with the value PI implies when a server omits the field.
-_FLAGS = (("Good", "good", True), ("Questionable", "questionable", False),
-          ("Substituted", "substituted", False), ("Annotated", "annotated", False))
+_FLAGS = (
+    ("Good", "good", True),
+    ("Questionable", "questionable", False),
+    ("Substituted", "substituted", False),
+    ("Annotated", "annotated", False),
+)
 _NUMBER_TYPES = frozenset((float, int))  # not bool: True is not the number 1 here
 _WHOLE_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 _FRACTIONAL_SECONDS = "%Y-%m-%dT%H:%M:%S%.fZ"

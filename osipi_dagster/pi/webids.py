@@ -13,7 +13,7 @@ def short_webid(webid: str) -> str:
     """The IDOnly form of a Full PI point WebID 2.0 (``F1DP`` + server GUID + point id + name →
     ``I1DP`` + server GUID + point id): URLs half as long. Other WebIDs are returned unchanged."""
     if webid.startswith(_FULL_POINT_PREFIX) and len(webid) > _FULL_POINT_IDS_END:
-        return "I1DP" + webid[len(_FULL_POINT_PREFIX):_FULL_POINT_IDS_END]
+        return "I1DP" + webid[len(_FULL_POINT_PREFIX) : _FULL_POINT_IDS_END]
     return webid
 
 

@@ -99,12 +99,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
             **metadata,
             "table_uri": connection.table_uri,
             "dagster/column_schema": MetadataValue.table_schema(
-                TableSchema(
-                    columns=[
-                        TableColumn(name=name, type=str(dtype))
-                        for name, dtype in df.schema.items()
-                    ]
-                )
+                TableSchema(columns=[TableColumn(name=name, type=str(dtype)) for name, dtype in df.schema.items()])
             ),
         }
 
@@ -160,9 +155,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
         if not _has_time_window(table_slice):
             return super().load_input(context, table_slice, connection)
         table = DeltaTable(connection.table_uri, storage_options=connection.storage_options or None)
-        frame = pl.scan_delta(table).filter(
-            _polars_filter(table_slice.partition_dimensions or [], table.schema())
-        )
+        frame = pl.scan_delta(table).filter(_polars_filter(table_slice.partition_dimensions or [], table.schema()))
         if table_slice.columns is not None:
             frame = frame.select(table_slice.columns)
         return frame if context.dagster_type.typing_type is pl.LazyFrame else frame.collect()
@@ -205,10 +198,7 @@ def _keep_clause(keep: dict | None) -> str:
 
 
 def _has_time_window(table_slice: TableSlice) -> bool:
-    return any(
-        isinstance(dimension.partitions, TimeWindow)
-        for dimension in table_slice.partition_dimensions or []
-    )
+    return any(isinstance(dimension.partitions, TimeWindow) for dimension in table_slice.partition_dimensions or [])
 
 
 def _stock_mode(context: OutputContext) -> bool:
@@ -217,9 +207,7 @@ def _stock_mode(context: OutputContext) -> bool:
     return mode not in (None, "overwrite")
 
 
-def _write_settings(
-    context: OutputContext, connection: TableConnection
-) -> tuple[str, dict[str, Any]]:
+def _write_settings(context: OutputContext, connection: TableConnection) -> tuple[str, dict[str, Any]]:
     """Write mode and ``write_deltalake`` options from asset metadata and IO manager config."""
     definition_metadata = context.definition_metadata or {}
     resource_config = context.resource_config or {}
@@ -229,16 +217,12 @@ def _write_settings(
             f"Write mode {mode!r} is not supported for time-window partitions; use"
             " 'overwrite' (replace the window) or 'append'."
         )
-    custom_metadata = definition_metadata.get("custom_metadata") or resource_config.get(
-        "custom_metadata"
-    )
+    custom_metadata = definition_metadata.get("custom_metadata") or resource_config.get("custom_metadata")
     writer_properties = resource_config.get("writer_properties")
     return mode, {
         "storage_options": connection.storage_options or None,
         "partition_by": definition_metadata.get("delta_partition_by"),
-        "commit_properties": CommitProperties(custom_metadata=custom_metadata)
-        if custom_metadata
-        else None,
+        "commit_properties": CommitProperties(custom_metadata=custom_metadata) if custom_metadata else None,
         "writer_properties": WriterProperties(**writer_properties) if writer_properties else None,
     }
 
@@ -304,7 +288,10 @@ class _Spool:
 
     def _tee(self) -> Iterator[pa.RecordBatch]:
         options = pa.ipc.IpcWriteOptions(compression="lz4")
-        with pa.OSFile(str(self.path), "wb") as sink, pa.ipc.new_stream(sink, self.source.schema, options=options) as out:
+        with (
+            pa.OSFile(str(self.path), "wb") as sink,
+            pa.ipc.new_stream(sink, self.source.schema, options=options) as out,
+        ):
             try:
                 for batch in self.source:
                     out.write_batch(batch)
@@ -369,12 +356,8 @@ def _append_to_window(
     schema = Schema.from_arrow(data.schema)
     outside = pl.DataFrame(data).filter(~_polars_filter(dimensions, schema)).height
     if outside:
-        raise ValueError(
-            f"{outside} rows lie outside the partition: {_sql_predicate(dimensions, schema)}"
-        )
-    write_deltalake(
-        connection.table_uri, data, mode="append", schema_mode="merge", **write_options
-    )
+        raise ValueError(f"{outside} rows lie outside the partition: {_sql_predicate(dimensions, schema)}")
+    write_deltalake(connection.table_uri, data, mode="append", schema_mode="merge", **write_options)
 
 
 def _sql_predicate(dimensions: Sequence[TablePartitionDimension], schema: Schema) -> str:
@@ -384,9 +367,7 @@ def _sql_predicate(dimensions: Sequence[TablePartitionDimension], schema: Schema
         column = '"' + dimension.partition_expr.replace('"', '""') + '"'
         if isinstance(dimension.partitions, TimeWindow):
             start, end = _window_bounds(dimension.partition_expr, dimension.partitions, schema)
-            conditions.append(
-                f"{column} >= {_sql_literal(start)} AND {column} < {_sql_literal(end)}"
-            )
+            conditions.append(f"{column} >= {_sql_literal(start)} AND {column} < {_sql_literal(end)}")
         else:
             keys = ", ".join(f"'{escape_sql_string_literal(key)}'" for key in dimension.partitions)
             conditions.append(f"{column} IN ({keys})")
@@ -416,17 +397,14 @@ def _window_bounds(column: str, window: TimeWindow, schema: Schema) -> tuple[dt.
     if field is None:
         raise ValueError(f"Partition column {column!r} is not in the table schema")
     kind = field.type.type if isinstance(field.type, PrimitiveType) else str(field.type)
-    start, end = window.start.astimezone(dt.timezone.utc), window.end.astimezone(dt.timezone.utc)
+    start, end = window.start.astimezone(dt.UTC), window.end.astimezone(dt.UTC)
     if kind == "timestamp":
         return start, end
     if kind == "timestamp_ntz":
         return start.replace(tzinfo=None), end.replace(tzinfo=None)
     if kind == "date":
         if window.start.time() != dt.time.min or window.end.time() != dt.time.min:
-            raise ValueError(
-                f"Date column {column!r} cannot hold the sub-day window"
-                f" {window.start}..{window.end}"
-            )
+            raise ValueError(f"Date column {column!r} cannot hold the sub-day window {window.start}..{window.end}")
         return window.start.date(), window.end.date()
     raise ValueError(
         f"Partition column {column!r} has Delta type {kind}; time-window partitions need"

@@ -18,8 +18,9 @@ class DeltaLakehouse(ConfigurableResource):
 
     root_uri: str
     # The IO manager's storage settings (resources.storage), so sensors read what the assets wrote.
-    storage_options: AzureConfig | S3Config | LocalConfig | GcsConfig = Field(default_factory=LocalConfig,
-                                                                            discriminator="provider")
+    storage_options: AzureConfig | S3Config | LocalConfig | GcsConfig = Field(
+        default_factory=LocalConfig, discriminator="provider"
+    )
     client_options: ClientConfig | None = None
 
     def delta_options(self) -> dict[str, str]:

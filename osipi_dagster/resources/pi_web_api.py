@@ -10,8 +10,8 @@ from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from osipi_dagster.pi.auth import AuthConfig, build_auth, connection_bound_transport, tls_verify
-from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
 from osipi_dagster.pi.batch_controller import BatchController
+from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
 from osipi_dagster.settings import pi_web_api_url_problem
 
 
@@ -38,19 +38,23 @@ class PIWebAPIResource(ConfigurableResource):
     client_secret: str | None = None
     token_scope: str | None = Field(default=None, description="Scope requested with client credentials")
     mutual_auth: Literal["required", "optional", "disabled"] = Field(
-        default="required", description="Kerberos: must the server prove its identity")
+        default="required", description="Kerberos: must the server prove its identity"
+    )
     kerberos_spn: str | None = Field(default=None, description="Service principal; default HTTP/<URL host>")
     verify_tls: bool = Field(default=True, description="false only for a test server: warns loudly")
     ca_bundle: str | None = Field(default=None, description="PEM file or folder of CAs to trust (corporate CA)")
     os_trust_store: bool = Field(default=False, description="Trust the operating system's CA store")
     connect_timeout_seconds: float = Field(default=5.0, gt=0, description="Seconds allowed to open a connection")
     timeout_seconds: float = Field(
-        default=30.0, gt=0,
-        description="Read timeout: seconds allowed between bytes of a response (also for sending a request)")
+        default=30.0,
+        gt=0,
+        description="Read timeout: seconds allowed between bytes of a response (also for sending a request)",
+    )
     data_server: str | None = Field(default=None, description="Data server name; default: the first one")
     tag_filter: str = Field(default="*", description="PI nameFilter selecting the tags to ingest")
     af_databases: list[str] = Field(
-        default=[], description="AF database paths to crawl (\\\\AFSERVER\\Database); empty: every database")
+        default=[], description="AF database paths to crawl (\\\\AFSERVER\\Database); empty: every database"
+    )
     transport: Literal["streamsets", "batch"] = "streamsets"
     streams_per_request: int = Field(default=100, description="Tags per stream-set request / batch")
     max_concurrent_requests: int = 4
@@ -85,9 +89,18 @@ class PIWebAPIResource(ConfigurableResource):
         )
 
     def auth_config(self) -> AuthConfig:
-        return AuthConfig(mode=self.auth, username=self.username, password=self.password, token=self.token,
-                          token_url=self.token_url, client_id=self.client_id, client_secret=self.client_secret,
-                          scope=self.token_scope, mutual_auth=self.mutual_auth, kerberos_spn=self.kerberos_spn)
+        return AuthConfig(
+            mode=self.auth,
+            username=self.username,
+            password=self.password,
+            token=self.token,
+            token_url=self.token_url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            scope=self.token_scope,
+            mutual_auth=self.mutual_auth,
+            kerberos_spn=self.kerberos_spn,
+        )
 
     @contextmanager
     def yield_for_execution(self, context: InitResourceContext):
@@ -113,4 +126,3 @@ class PIWebAPIResource(ConfigurableResource):
             max_items_per_call=self.max_items_per_call,
             progress=progress,
         )
-

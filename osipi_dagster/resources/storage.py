@@ -24,8 +24,15 @@ from osipi_dagster.settings import env_flag
 StorageConfig = LocalConfig | S3Config | AzureConfig | GcsConfig
 
 # URI scheme -> object store; anything else with "://" is refused with a clear message.
-STORE_BY_SCHEME = {"s3": "s3", "s3a": "s3", "az": "azure", "azure": "azure", "abfs": "azure", "abfss": "azure",
-                   "gs": "gcs"}
+STORE_BY_SCHEME = {
+    "s3": "s3",
+    "s3a": "s3",
+    "az": "azure",
+    "azure": "azure",
+    "abfs": "azure",
+    "abfss": "azure",
+    "gs": "gcs",
+}
 
 
 def _env(*names: str) -> str | None:
@@ -45,8 +52,10 @@ def object_store(root: str) -> str:
     if scheme == "file":
         return "local"
     if scheme not in STORE_BY_SCHEME:
-        raise ValueError(f"OSIPI_DELTA_ROOT={root!r}: unsupported scheme {scheme!r}; use a local folder or one of "
-                         + ", ".join(f"{s}://" for s in STORE_BY_SCHEME))
+        raise ValueError(
+            f"OSIPI_DELTA_ROOT={root!r}: unsupported scheme {scheme!r}; use a local folder or one of "
+            + ", ".join(f"{s}://" for s in STORE_BY_SCHEME)
+        )
     return STORE_BY_SCHEME[scheme]
 
 
@@ -61,8 +70,10 @@ def _azure_account(root: str) -> str:
     if not account and "." in host:
         account = host.split(".")[0]
     if not account:
-        raise ValueError(f"OSIPI_DELTA_ROOT={root!r} needs a storage account: set AZURE_STORAGE_ACCOUNT_NAME or use "
-                         "abfss://<container>@<account>.dfs.core.windows.net/<prefix>")
+        raise ValueError(
+            f"OSIPI_DELTA_ROOT={root!r} needs a storage account: set AZURE_STORAGE_ACCOUNT_NAME or use "
+            "abfss://<container>@<account>.dfs.core.windows.net/<prefix>"
+        )
     return account
 
 

@@ -8,7 +8,7 @@ never again while its refresh is queued or running — and a failed refresh is r
 """
 
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import polars as pl
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor
@@ -27,11 +27,13 @@ def open_frame_days(lakehouse: DeltaLakehouse) -> pl.DataFrame:
     table = lakehouse.scan("bronze", "pi_event_frames")
     if table is None:
         return pl.DataFrame(schema={"day": pl.Date, "loaded_at": UTC_TIMESTAMP, "open_frames": pl.UInt32})
-    return (table.group_by("day")
-            .agg(loaded_at=pl.col("loaded_at").max(), open_frames=pl.col("is_open").sum().cast(pl.UInt32))
-            .filter(pl.col("open_frames") > 0)
-            .sort("day")
-            .collect())
+    return (
+        table.group_by("day")
+        .agg(loaded_at=pl.col("loaded_at").max(), open_frames=pl.col("is_open").sum().cast(pl.UInt32))
+        .filter(pl.col("open_frames") > 0)
+        .sort("day")
+        .collect()
+    )
 
 
 def refresh_requests(days: pl.DataFrame, now: datetime, refresh_seconds: int = REFRESH_SECONDS) -> list[RunRequest]:
@@ -42,12 +44,14 @@ def refresh_requests(days: pl.DataFrame, now: datetime, refresh_seconds: int = R
     for day, loaded_at, open_frames in days.iter_rows():
         key = date.isoformat(day)
         if key in keys:
-            requests.append(RunRequest(
-                partition_key=key,
-                asset_selection=[pi_event_frames.key],
-                run_key=f"open-frames:{key}:{loaded_at:%Y%m%dT%H%M%S%f}:{period}",
-                tags={"osipi/reason": f"{open_frames} open event frame(s)"},
-            ))
+            requests.append(
+                RunRequest(
+                    partition_key=key,
+                    asset_selection=[pi_event_frames.key],
+                    run_key=f"open-frames:{key}:{loaded_at:%Y%m%dT%H%M%S%f}:{period}",
+                    tags={"osipi/reason": f"{open_frames} open event frame(s)"},
+                )
+            )
     return requests
 
 
@@ -60,7 +64,7 @@ def refresh_requests(days: pl.DataFrame, now: datetime, refresh_seconds: int = R
 )
 def pi_open_event_frames_sensor(context: SensorEvaluationContext, lakehouse: DeltaLakehouse):
     days = open_frame_days(lakehouse)
-    requests = refresh_requests(days, datetime.fromtimestamp(time.time(), timezone.utc))
+    requests = refresh_requests(days, datetime.fromtimestamp(time.time(), UTC))
     if not requests:
         return SensorResult(skip_reason="no loaded day holds an open event frame")
     context.log.info(f"refreshing {len(requests)} day(s) with open event frames")

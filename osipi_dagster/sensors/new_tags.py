@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 from dagster import (
@@ -53,7 +53,7 @@ def server_time(server: dict) -> float:
 
 def lookback_range(now: float, hours: int) -> tuple[str, str] | None:
     """First and last key of the latest ``hours`` complete hourly partitions at ``now``."""
-    keys = hourly_partitions.get_partition_keys(current_time=datetime.fromtimestamp(now, timezone.utc))[-hours:]
+    keys = hourly_partitions.get_partition_keys(current_time=datetime.fromtimestamp(now, UTC))[-hours:]
     return (keys[0], keys[-1]) if keys else None
 
 
@@ -88,8 +88,7 @@ def pi_new_tags_sensor(context: SensorEvaluationContext, pi: PIWebAPIResource, l
     window = lookback_range(server_time(server), LOOKBACK_HOURS) if new else None
     if window:
         selection.append(pi_timeseries.key)
-        tags |= {"dagster/asset_partition_range_start": window[0],
-                 "dagster/asset_partition_range_end": window[1]}
+        tags |= {"dagster/asset_partition_range_start": window[0], "dagster/asset_partition_range_end": window[1]}
     return SensorResult(
         run_requests=[RunRequest(run_key=f"points-{change_id}", asset_selection=selection, tags=tags)],
         cursor=next_cursor,

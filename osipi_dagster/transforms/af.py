@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import polars as pl
-from osipi_dagster.pi.values import UTC_TIMESTAMP
 import pyarrow as pa
+
+from osipi_dagster.pi.values import UTC_TIMESTAMP
 
 ELEMENT_SCHEMA = {
     "webid": pl.String(),
@@ -48,10 +49,15 @@ ATTRIBUTE_SCHEMA = {
 
 
 _ELEMENT_FIELDS = {  # PI field → (column, dtype); the rest of ELEMENT_SCHEMA is derived
-    "WebId": ("webid", pl.String()), "Id": ("id", pl.String()), "Name": ("name", pl.String()),
-    "Path": ("primary_path", pl.String()), "Paths": ("paths", pl.List(pl.String())),
-    "TemplateName": ("template", pl.String()), "CategoryNames": ("categories", pl.List(pl.String())),
-    "HasChildren": ("has_children", pl.Boolean()), "Description": ("description", pl.String()),
+    "WebId": ("webid", pl.String()),
+    "Id": ("id", pl.String()),
+    "Name": ("name", pl.String()),
+    "Path": ("primary_path", pl.String()),
+    "Paths": ("paths", pl.List(pl.String())),
+    "TemplateName": ("template", pl.String()),
+    "CategoryNames": ("categories", pl.List(pl.String())),
+    "HasChildren": ("has_children", pl.Boolean()),
+    "Description": ("description", pl.String()),
 }
 
 
@@ -63,16 +69,19 @@ def elements_frame(database: dict, items: list[dict], loaded_at: datetime) -> pl
     unique = list({item["WebId"]: item for item in items}.values())  # a paging shift may list one twice
     positions = (
         pi_columns(unique, _ELEMENT_FIELDS)
-        .with_columns(path=pl.when(pl.col("paths").list.len() > 0).then("paths")
-                      .otherwise(pl.concat_list("primary_path")))
+        .with_columns(
+            path=pl.when(pl.col("paths").list.len() > 0).then("paths").otherwise(pl.concat_list("primary_path"))
+        )
         .explode("path")
         .unique(["webid", "path"], maintain_order=True)
         .with_columns(parent_path=pl.col("path").str.replace(r"\\[^\\]*$", ""))
-        .with_columns(parent_path=pl.when(pl.col("parent_path").str.to_uppercase() != database_path.upper())
-                      .then("parent_path"))
+        .with_columns(
+            parent_path=pl.when(pl.col("parent_path").str.to_uppercase() != database_path.upper()).then("parent_path")
+        )
     )
-    parents = positions.select(pl.col("path").str.to_uppercase().alias("_parent"),
-                               pl.col("webid").alias("parent_webid"))
+    parents = positions.select(
+        pl.col("path").str.to_uppercase().alias("_parent"), pl.col("webid").alias("parent_webid")
+    )
     return (
         positions.with_columns(_parent=pl.col("parent_path").str.to_uppercase())
         .join(parents, on="_parent", how="left", maintain_order="left")
@@ -90,12 +99,19 @@ def elements_frame(database: dict, items: list[dict], loaded_at: datetime) -> pl
 
 
 _ATTRIBUTE_FIELDS = {  # PI field → (column, dtype); the rest of ATTRIBUTE_SCHEMA is derived
-    "WebId": ("webid", pl.String()), "Id": ("id", pl.String()), "Name": ("name", pl.String()),
-    "Path": ("path", pl.String()), "Description": ("description", pl.String()), "Type": ("type", pl.String()),
-    "TypeQualifier": ("type_qualifier", pl.String()), "DataReferencePlugIn": ("data_reference", pl.String()),
-    "ConfigString": ("config_string", pl.String()), "CategoryNames": ("categories", pl.List(pl.String())),
+    "WebId": ("webid", pl.String()),
+    "Id": ("id", pl.String()),
+    "Name": ("name", pl.String()),
+    "Path": ("path", pl.String()),
+    "Description": ("description", pl.String()),
+    "Type": ("type", pl.String()),
+    "TypeQualifier": ("type_qualifier", pl.String()),
+    "DataReferencePlugIn": ("data_reference", pl.String()),
+    "ConfigString": ("config_string", pl.String()),
+    "CategoryNames": ("categories", pl.List(pl.String())),
     "IsConfigurationItem": ("is_configuration_item", pl.Boolean()),
-    "DefaultUnitsNameAbbreviation": ("units_abbreviation", pl.String()), "DefaultUnitsName": ("units_name", pl.String()),
+    "DefaultUnitsNameAbbreviation": ("units_abbreviation", pl.String()),
+    "DefaultUnitsName": ("units_name", pl.String()),
 }
 
 
@@ -133,19 +149,23 @@ def attributes_frame(by_element: dict[str, list[dict]], catalog: pl.DataFrame, l
         data_reference=pl.col("data_reference").fill_null(""),
         categories=pl.col("categories").fill_null([]),
     )
-    return (resolve_points(frame, catalog)
-            .with_columns(loaded_at=pl.lit(loaded_at, dtype=UTC_TIMESTAMP))
-            .select(list(ATTRIBUTE_SCHEMA))
-            .sort("path"))
+    return (
+        resolve_points(frame, catalog)
+        .with_columns(loaded_at=pl.lit(loaded_at, dtype=UTC_TIMESTAMP))
+        .select(list(ATTRIBUTE_SCHEMA))
+        .sort("path")
+    )
 
 
 def resolve_points(frame: pl.DataFrame, catalog: pl.DataFrame) -> pl.DataFrame:
     """Add ``tag_webid``/``tag_name`` to PI Point attributes: by point WebId, else by path, else by name."""
-    tags = catalog.select(pl.col("webid").alias("tag_webid"), pl.col("name").alias("tag_name"),
-                          pl.col("path").str.to_uppercase().alias("tag_path"),
-                          pl.col("name").str.to_uppercase().alias("tag_upper"))
-    reference = (pl.col("config_string").str.split(";").list.first()
-                 .str.replace_all(r"\?[^\\]*", "").str.to_uppercase())
+    tags = catalog.select(
+        pl.col("webid").alias("tag_webid"),
+        pl.col("name").alias("tag_name"),
+        pl.col("path").str.to_uppercase().alias("tag_path"),
+        pl.col("name").str.to_uppercase().alias("tag_upper"),
+    )
+    reference = pl.col("config_string").str.split(";").list.first().str.replace_all(r"\?[^\\]*", "").str.to_uppercase()
     is_point = pl.col("data_reference") == "PI Point"
     frame = frame.with_columns(
         _by_webid=pl.when(is_point).then(pl.col("point_webid")),
@@ -153,8 +173,11 @@ def resolve_points(frame: pl.DataFrame, catalog: pl.DataFrame) -> pl.DataFrame:
         _by_name=pl.when(is_point & ~reference.str.starts_with("\\\\")).then(reference),
     )
     for key, column in (("_by_webid", "tag_webid"), ("_by_path", "tag_path"), ("_by_name", "tag_upper")):
-        match = tags.select(pl.col(column).alias(key), pl.col("tag_webid").alias(f"{key}_webid"),
-                            pl.col("tag_name").alias(f"{key}_name")).unique(key, keep="first")
+        match = tags.select(
+            pl.col(column).alias(key),
+            pl.col("tag_webid").alias(f"{key}_webid"),
+            pl.col("tag_name").alias(f"{key}_name"),
+        ).unique(key, keep="first")
         frame = frame.join(match, on=key, how="left", maintain_order="left")
     keys = ("_by_webid", "_by_path", "_by_name")
     return frame.with_columns(

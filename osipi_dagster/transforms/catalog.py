@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import polars as pl
+
 from osipi_dagster.pi.values import UTC_TIMESTAMP
 
 # PI Point field → catalog column (docs/pi-web-api.md#points-and-the-data-server).
@@ -47,8 +48,7 @@ def points_frame(points: Iterable[dict], data_server: str) -> pl.DataFrame:
         {column: rows[field] for field, (column, _) in POINT_COLUMNS.items()},
         schema={column: dtype for column, dtype in POINT_COLUMNS.values()},
     )
-    return frame.unique(subset="webid", keep="first", maintain_order=True).with_columns(
-        data_server=pl.lit(data_server))
+    return frame.unique(subset="webid", keep="first", maintain_order=True).with_columns(data_server=pl.lit(data_server))
 
 
 def catalog_frame(listed: pl.DataFrame, previous: pl.DataFrame | None, loaded_at: datetime) -> pl.DataFrame:
@@ -58,13 +58,17 @@ def catalog_frame(listed: pl.DataFrame, previous: pl.DataFrame | None, loaded_at
     if previous is None or previous.is_empty():
         previous = pl.DataFrame(schema=CATALOG_SCHEMA)
     seen = previous.select("webid", "first_seen_at")
-    active = (
-        listed.join(seen, on="webid", how="left")
-        .with_columns(first_seen_at=pl.coalesce("first_seen_at", now), last_seen_at=now,
-                      removed_at=pl.lit(None, dtype=UTC_TIMESTAMP), is_active=pl.lit(True))
+    active = listed.join(seen, on="webid", how="left").with_columns(
+        first_seen_at=pl.coalesce("first_seen_at", now),
+        last_seen_at=now,
+        removed_at=pl.lit(None, dtype=UTC_TIMESTAMP),
+        is_active=pl.lit(True),
     )
-    gone = (
-        previous.join(listed.select("webid"), on="webid", how="anti")
-        .with_columns(removed_at=pl.coalesce("removed_at", now), is_active=pl.lit(False))
+    gone = previous.join(listed.select("webid"), on="webid", how="anti").with_columns(
+        removed_at=pl.coalesce("removed_at", now), is_active=pl.lit(False)
     )
-    return pl.concat([active.select(list(CATALOG_SCHEMA)), gone.select(list(CATALOG_SCHEMA))]).cast(CATALOG_SCHEMA).sort("name")
+    return (
+        pl.concat([active.select(list(CATALOG_SCHEMA)), gone.select(list(CATALOG_SCHEMA))])
+        .cast(CATALOG_SCHEMA)
+        .sort("name")
+    )

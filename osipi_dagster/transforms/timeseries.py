@@ -28,11 +28,10 @@ def timeseries_frame(raw: pl.DataFrame, catalog: pl.DataFrame) -> pl.DataFrame:
     ``raw`` holds each stream's values in PI's order, which is what ``sequence`` numbers.
     """
     tags = catalog.select(
-        pl.col("webid").alias("tag_webid"), pl.col("name").alias("tag_name"),
-        pl.col("engineering_units").alias("units"))
+        pl.col("webid").alias("tag_webid"), pl.col("name").alias("tag_name"), pl.col("engineering_units").alias("units")
+    )
     return (
-        raw.with_columns(
-            sequence=pl.int_range(pl.len(), dtype=pl.Int32).over(["tag_webid", "timestamp"]))
+        raw.with_columns(sequence=pl.int_range(pl.len(), dtype=pl.Int32).over(["tag_webid", "timestamp"]))
         .join(tags, on="tag_webid", how="left")
         .select([pl.col(c).cast(t) for c, t in TIMESERIES_SCHEMA.items()])
         .sort(["tag_name", "timestamp", "sequence"])

@@ -1,0 +1,51 @@
+"""The code location's ``Definitions``: every asset, sensor and resource, and nothing unresolved."""
+
+from __future__ import annotations
+
+from dagster import AssetsDefinition, Definitions, SensorDefinition
+
+import osipi_dagster.assets
+import osipi_dagster.sensors
+from osipi_dagster.definitions import defs
+from osipi_dagster.resources.delta_io_manager import WindowedDeltaLakePolarsIOManager
+from osipi_dagster.resources.lakehouse import DeltaLakehouse
+from osipi_dagster.resources.pi_web_api import PIWebAPIResource
+
+# The tables of the README, bronze to gold.
+ASSETS = {
+    "pi_tag_catalog",
+    "pi_timeseries",
+    "pi_af_elements",
+    "pi_af_attributes",
+    "pi_event_frames",
+    "pi_event_frames_current",
+    "pi_metrics_hourly",
+    "pi_asset_metrics_hourly",
+}
+
+
+def _exported(module, kind: type) -> list:
+    return [getattr(module, name) for name in module.__all__ if isinstance(getattr(module, name), kind)]
+
+
+def test_every_asset_is_defined_once():
+    keys = [key.to_user_string() for key in defs.resolve_all_asset_keys()]
+    assert sorted(keys) == sorted(ASSETS)
+    assert {asset.key.to_user_string() for asset in _exported(osipi_dagster.assets, AssetsDefinition)} == ASSETS
+
+
+def test_the_automation_sensor_and_every_exported_sensor_are_defined():
+    exported = {sensor.name for sensor in _exported(osipi_dagster.sensors, SensorDefinition)}
+    assert exported == {"pi_new_tags_sensor", "pi_open_event_frames_sensor"}
+    assert sorted(sensor.name for sensor in defs.sensors) == sorted(exported | {"osipi_automation"})
+
+
+def test_resources_are_the_pi_client_the_lakehouse_and_the_windowed_io_manager_and_all_resolve():
+    assert {key: type(resource) for key, resource in defs.resources.items()} == {
+        "pi": PIWebAPIResource,
+        "lakehouse": DeltaLakehouse,
+        "io_manager": WindowedDeltaLakePolarsIOManager,
+    }
+    needed = set().union(*(asset.required_resource_keys for asset in defs.resolve_asset_graph().assets_defs))
+    assert needed == set(defs.resources)  # each resource is used, each one used is defined
+    Definitions.validate_loadable(defs)
