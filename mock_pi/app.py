@@ -10,6 +10,7 @@ needs ``X-Requested-With``), injected faults — dispatches, and writes the body
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 import time
@@ -279,6 +280,11 @@ def _register_admin(router: Router, mock: MockPI) -> None:
     @router.route("GET", "/admin/clock")
     def get_clock(ctx: Ctx):
         return clock()
+
+    @router.route("GET", "/admin/process")
+    def get_process(ctx: Ctx):
+        # Which worker process answered (``--workers N``): lets a test prove several workers serve alike.
+        return {"Pid": os.getpid()}
 
     @router.route("POST", "/admin/clock")
     def set_clock(ctx: Ctx):

@@ -21,7 +21,10 @@ ASSETS = {
     "pi_event_frames_current",
     "pi_metrics_hourly",
     "pi_asset_metrics_hourly",
+    "pi_summaries_hourly",
 }
+# Defined only when OSIPI_INTERPOLATED_INTERVAL is set (unset in the tests).
+OPTIONAL_ASSETS = {"pi_interpolated"}
 
 
 def _exported(module, kind: type) -> list:
@@ -31,7 +34,13 @@ def _exported(module, kind: type) -> list:
 def test_every_asset_is_defined_once():
     keys = [key.to_user_string() for key in defs.resolve_all_asset_keys()]
     assert sorted(keys) == sorted(ASSETS)
-    assert {asset.key.to_user_string() for asset in _exported(osipi_dagster.assets, AssetsDefinition)} == ASSETS
+    exported = _exported(osipi_dagster.assets, AssetsDefinition)  # (an asset check is one too, with no keys)
+    assert {key.to_user_string() for asset in exported for key in asset.keys} == (ASSETS | OPTIONAL_ASSETS)
+
+
+def test_the_metrics_check_is_defined():
+    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert checks == {"pi_metrics_match_pi_summaries"}
 
 
 def test_the_automation_sensor_and_every_exported_sensor_are_defined():

@@ -61,7 +61,7 @@ WRONG_VALUES = [
     ("PI_WEB_API_CONNECT_TIMEOUT_SECONDS", "inf", "number of seconds > 0"),
     ("PI_WEB_API_READ_TIMEOUT_SECONDS", "-30", "number of seconds > 0"),
     ("PI_WEB_API_READ_TIMEOUT_SECONDS", "thirty", "number of seconds > 0"),
-    ("OSIPI_DELTA_ROOT", "gs://bucket/lake", "a folder or s3://bucket/prefix"),
+    ("OSIPI_DELTA_ROOT", "ftp://host/lake", "a folder or s3://…, s3a://…, az://…"),
 ]
 
 

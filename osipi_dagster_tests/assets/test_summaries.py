@@ -29,6 +29,8 @@ from osipi_dagster.resources import build_resources
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.transforms.metrics import disagreements
 
+pytestmark = pytest.mark.integration  # every test here runs the mock server process
+
 NOW = datetime(2026, 11, 21, 1, 30, tzinfo=UTC)
 DAY = [datetime(2026, 11, 20, tzinfo=UTC) + timedelta(hours=h) for h in range(24)]
 TAGS = 60

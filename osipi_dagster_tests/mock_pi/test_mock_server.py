@@ -143,12 +143,23 @@ def test_real_process_with_two_workers_serves_identical_data():
         with httpx.Client(base_url=server.url + "/", timeout=30) as http:
             ds = http.get("dataservers").json()["Items"][0]
             tags = http.get(ds["Links"]["Points"], params={"maxCount": 20}).json()["Items"]
-            params = [("webId", t["WebId"]) for t in tags] + [("startTime", "*-2h")]
-            bodies = {http.get("streamsets/recorded", params=params).content for _ in range(6)}
-            assert len(bodies) == 1  # whichever worker answered
-            in_process = TestClient(create_app(MockConfig(tags=300, now=NOW)))
-            assert orjson.loads(bodies.pop()) == orjson.loads(
-                in_process.get("/piwebapi/streamsets/recorded", params=params).content.replace(
-                    b"http://testserver", server.url.removesuffix("/piwebapi").encode()
-                )
+        params = [("webId", t["WebId"]) for t in tags] + [("startTime", "*-2h")]
+        admin = server.url.removesuffix("/piwebapi") + "/admin/process"
+        bodies_by_pid: dict[int, set[bytes]] = {}
+        for _ in range(200):
+            # A new connection each time (the kernel spreads them over the workers); both requests share it,
+            # so the worker that reported its PID is the one that served the values.
+            with httpx.Client(base_url=server.url + "/", timeout=30) as http:
+                pid = http.get(admin).json()["Pid"]
+                bodies_by_pid.setdefault(pid, set()).add(http.get("streamsets/recorded", params=params).content)
+            if len(bodies_by_pid) == 2:
+                break
+        assert len(bodies_by_pid) == 2, "only one worker process answered"
+        bodies = set().union(*bodies_by_pid.values())
+        assert len(bodies) == 1  # both workers serve the same bytes
+        in_process = TestClient(create_app(MockConfig(tags=300, now=NOW)))
+        assert orjson.loads(bodies.pop()) == orjson.loads(
+            in_process.get("/piwebapi/streamsets/recorded", params=params).content.replace(
+                b"http://testserver", server.url.removesuffix("/piwebapi").encode()
             )
+        )

@@ -47,6 +47,7 @@ def basic_mock():
         yield server.url
 
 
+@pytest.mark.integration
 def test_wrong_password_fails_fast_naming_the_offered_schemes(basic_mock):
     resource = PIWebAPIResource(base_url=basic_mock, auth="basic", username="piuser", password="wrong")
     began = time.monotonic()
@@ -58,12 +59,14 @@ def test_wrong_password_fails_fast_naming_the_offered_schemes(basic_mock):
     assert "wrong" not in str(raised.value)
 
 
+@pytest.mark.integration
 def test_anonymous_against_a_secured_server_says_so(basic_mock):
     with PIWebAPIResource(base_url=basic_mock).make_client() as client, pytest.raises(PIAuthenticationError) as raised:
         client.data_server()
     assert "configured: anonymous" in str(raised.value)
 
 
+@pytest.mark.integration
 def test_basic_materialises_exactly_warns_about_http_and_logs_no_password(basic_mock, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     resource = PIWebAPIResource(base_url=basic_mock, username="piuser", password=PASSWORD)  # auto → basic
@@ -118,6 +121,7 @@ def oidc_mock():
         yield server.url, server.url.removesuffix("/piwebapi") + "/identity/connect/token"
 
 
+@pytest.mark.integration
 def test_oidc_materialises_exactly_while_tokens_expire_mid_run(oidc_mock, tmp_path, caplog):
     url, token_url = oidc_mock
     caplog.set_level(logging.INFO)
@@ -137,6 +141,7 @@ def test_oidc_materialises_exactly_while_tokens_expire_mid_run(oidc_mock, tmp_pa
     assert_no_secret(events + [caplog.text], CLIENT_SECRET)
 
 
+@pytest.mark.integration
 def test_oidc_refreshes_once_when_the_server_refuses_a_token(oidc_mock):
     url, token_url = oidc_mock
     # A negative early refresh: the client keeps using a token past its expiry (as with clock skew).
@@ -149,6 +154,7 @@ def test_oidc_refreshes_once_when_the_server_refuses_a_token(oidc_mock):
         assert auth.tokens_fetched == 2 and client.stats.retries == 0
 
 
+@pytest.mark.integration
 def test_oidc_wrong_secret_names_the_token_endpoint(oidc_mock):
     url, token_url = oidc_mock
     resource = PIWebAPIResource(
@@ -171,6 +177,7 @@ def tls_mock(tmp_path_factory):
         yield server.url, ca
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("as_folder", [False, True])
 def test_tls_with_the_ca_bundle_works(tls_mock, as_folder):
     url, ca = tls_mock
@@ -179,6 +186,7 @@ def test_tls_with_the_ca_bundle_works(tls_mock, as_folder):
         assert client.data_server()["Name"] == CONFIG.data_server
 
 
+@pytest.mark.integration
 def test_tls_without_the_ca_fails_fast_saying_what_to_set(tls_mock):
     url, _ = tls_mock
     began = time.monotonic()
@@ -189,6 +197,7 @@ def test_tls_without_the_ca_fails_fast_saying_what_to_set(tls_mock):
     assert client.stats.retries == 0
 
 
+@pytest.mark.integration
 def test_tls_verification_off_works_and_warns(tls_mock, caplog):
     url, _ = tls_mock
     caplog.set_level(logging.WARNING)
@@ -200,6 +209,7 @@ def test_tls_verification_off_works_and_warns(tls_mock, caplog):
 # -- osipi-check --------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("password, code", [(PASSWORD, 0), ("wrong", 1)])
 def test_osipi_check_reports_each_step_and_never_the_secret(basic_mock, password, code):
     env = {**os.environ, "PI_WEB_API_URL": basic_mock, "PI_WEB_API_USERNAME": "piuser", "PI_WEB_API_PASSWORD": password}

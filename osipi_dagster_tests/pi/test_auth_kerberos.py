@@ -19,6 +19,8 @@ from osipi_dagster.pi.errors import PIAuthenticationError
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster_tests.auth_helpers import CONFIG, MOCK_ARGS, assert_no_secret, materialise_catalog_and_hour
 
+pytestmark = pytest.mark.integration  # a KDC and the mock run as processes
+
 NEEDS = (
     "the Debian packages krb5-kdc krb5-admin-server krb5-user libkrb5-dev (RHEL: krb5-server krb5-workstation "
     "krb5-devel) and pip install -e '.[test,kerberos]'"

@@ -12,6 +12,8 @@ from osipi_dagster.pi.errors import PIAuthenticationError
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster_tests.auth_helpers import MOCK_ARGS, assert_no_secret, materialise_catalog_and_hour
 
+pytestmark = pytest.mark.integration  # every test here runs the mock server process
+
 PASSWORD = "Ntlm-Pw-77x"
 
 pytest.importorskip("spnego", reason="NTLM tests need pip install -e '.[test]' (pyspnego)")
