@@ -121,7 +121,7 @@ def measure_dagster(url: str, options: dict) -> dict:
         assert result.success
         meta = result.asset_materializations_for_node("pi_timeseries")[0].metadata
         return {
-            "points": meta["dagster/row_count"].value,
+            "points": meta["dagster/partition_row_count"].value,
             "seconds": seconds,
             "requests": sum(c.stats.requests for c in clients),
             "bytes": sum(c.stats.bytes_received for c in clients),

@@ -83,7 +83,8 @@ def run_headless(hours: int) -> dict:
             )
             if not result.success:
                 raise SystemExit(f"pi_timeseries {key} failed")
-            rows = result.asset_materializations_for_node("pi_timeseries")[0].metadata["dagster/row_count"].value
+            metadata = result.asset_materializations_for_node("pi_timeseries")[0].metadata
+            rows = metadata["dagster/partition_row_count"].value
             print(f"  pi_timeseries {key}: {rows:,} rows in {time.perf_counter() - t0:.1f}s", flush=True)
     root = delta_root()
     table = pl.read_delta(f"{root}/bronze/pi_timeseries")

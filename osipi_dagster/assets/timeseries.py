@@ -1,16 +1,29 @@
 """``pi_timeseries``: every recorded value, hourly partitions; a rerun replaces exactly its hours."""
 
+import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
-from dagster import AssetExecutionContext, BackfillPolicy, Backoff, Failure, Jitter, Output, RetryPolicy, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetObservation,
+    BackfillPolicy,
+    Backoff,
+    Failure,
+    Jitter,
+    Output,
+    RetryPolicy,
+    asset,
+)
 
 from osipi_dagster.automation import hourly_settle_condition
 from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.pi.errors import PIWebAPIError
+from osipi_dagster.resources.delta_io_manager import KEEP_ROWS_SCHEMA_KEY
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.settings import get_settings
 from osipi_dagster.transforms.timeseries import TIMESERIES_SCHEMA, timeseries_frame
@@ -27,17 +40,54 @@ def hour_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetim
     return windows
 
 
+def hour_facts(frame: pl.DataFrame, controller: BatchController, before: dict, began: float) -> dict:
+    """What loading one hour took and gave, as numbers worth plotting per partition.
+
+    ``before`` is :func:`load_counters` taken just before the hour was read."""
+    now = load_counters(controller)
+    seconds = time.perf_counter() - began
+    return {
+        "dagster/partition_row_count": frame.height,
+        "tags_with_values": frame["tag_webid"].n_unique(),
+        "share_good": round(frame["good"].mean(), 4) if frame.height else 0.0,
+        "pi_requests": now["requests"] - before["requests"],
+        "megabytes_received": round((now["bytes"] - before["bytes"]) / 1e6, 3),
+        "request_retries": now["retries"] - before["retries"],
+        "paged_streams": now["paged"] - before["paged"],
+        "seconds": round(seconds, 3),
+        "values_per_second": round(frame.height / seconds) if seconds > 0 else 0,
+    }
+
+
+def load_counters(controller: BatchController) -> dict:
+    client = controller.client.stats
+    return {
+        "requests": client.requests,
+        "bytes": client.bytes_received,
+        "retries": client.retries,
+        "paged": controller.stats.paged_streams,
+    }
+
+
 def timeseries_batches(
-    controller: BatchController, tags: pl.DataFrame, windows: list[tuple[datetime, datetime]], log
+    controller: BatchController,
+    tags: pl.DataFrame,
+    windows: list[tuple[datetime, datetime]],
+    log,
+    loaded: list[dict] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Read and convert one hour at a time, so a 90-day range run holds one hour in memory.
 
-    A PI error that retrying cannot fix (credentials, certificate, a wrong URL or request) ends the run
-    without the step retries meant for outages."""
+    Appends each hour's :func:`hour_facts` to ``loaded`` once the hour is read. A PI error that retrying
+    cannot fix (credentials, certificate, a wrong URL or request) ends the run without the step retries
+    meant for outages."""
     webids = tags["webid"].to_list()
     try:
         for number, (start, end) in enumerate(windows, 1):
+            before, began = load_counters(controller), time.perf_counter()
             frame = timeseries_frame(controller.extract(webids, start, end), tags)
+            if loaded is not None:
+                loaded.append(hour_facts(frame, controller, before, began))
             log.info(f"{start:%Y-%m-%d %H:%M} ({number}/{len(windows)}): {frame.height:,} values")
             yield from frame.to_arrow().cast(ARROW_SCHEMA).to_batches()
     except PIWebAPIError as error:
@@ -50,6 +100,16 @@ def timeseries_batches(
         f"{controller.client.stats.requests:,} requests ({stats.paged_streams} streams paged, "
         f"{stats.retried_streams} retried alone, {controller.client.stats.retries} request retries)"
     )
+
+
+def keep_rows_schema(tag_webids: list[str]) -> pa.Schema:
+    """The stream's schema, telling the IO manager to leave these tags' rows of the window alone.
+
+    Carried by the stream rather than by output metadata, which Dagster records on every materialisation."""
+    if not tag_webids:
+        return ARROW_SCHEMA
+    keep = {"column": "tag_webid", "values": tag_webids}
+    return ARROW_SCHEMA.with_metadata({KEEP_ROWS_SCHEMA_KEY: json.dumps(keep)})
 
 
 # Hours per backfill run (OSIPI_BACKFILL_PARTITIONS_PER_RUN); 0 = the whole selected range in one run.
@@ -72,13 +132,16 @@ PARTITIONS_PER_RUN = get_settings().backfill_partitions_per_run
 )
 def pi_timeseries(
     context: AssetExecutionContext, pi: PIWebAPIResource, pi_tag_catalog: pl.DataFrame
-) -> Output[pa.RecordBatchReader]:
+) -> Iterator[Output[pa.RecordBatchReader] | AssetObservation]:
     """One row per recorded value of every active tag in the partition's hour(s): tag webid and name,
     UTC timestamp, numeric value, original text for strings/digital states, PI quality flags, units.
 
     The window's rows are replaced as one Delta commit, complete or not at all: a tag that cannot be
     read fails the run, naming the tag. Rows of points since removed from PI are kept (they can no
     longer be read, and their history stays).
+
+    A range run's materialisation cannot carry per-partition figures (Dagster copies it onto every partition
+    of the range), so after the commit each hour gets an observation with its own row count and load facts.
     """
     window = context.partition_time_window
     if window.start >= window.end:
@@ -93,12 +156,11 @@ def pi_timeseries(
     context.log.info(
         f"Loading {len(windows)} hour(s) of {active.height:,} tags ({len(removed)} removed tags' history kept)"
     )
-    batches = timeseries_batches(pi.batch_controller(progress=context.log.debug), active, windows, context.log)
-    return Output(
-        pa.RecordBatchReader.from_batches(ARROW_SCHEMA, batches),
-        metadata={
-            "tags": active.height,
-            "hours": len(windows),
-            "delta_keep_rows": {"column": "tag_webid", "values": removed},
-        },
+    loaded: list[dict] = []
+    batches = timeseries_batches(pi.batch_controller(progress=context.log.debug), active, windows, context.log, loaded)
+    # The IO manager writes the stream when this output is yielded; the observations follow the commit.
+    yield Output(
+        pa.RecordBatchReader.from_batches(keep_rows_schema(removed), batches), metadata={"tags": active.height}
     )
+    for key, facts in zip(context.partition_keys, loaded, strict=True):
+        yield AssetObservation(asset_key=context.asset_key, partition=key, metadata={**facts, "tags": active.height})

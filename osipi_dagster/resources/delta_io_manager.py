@@ -27,6 +27,7 @@ Asset definition metadata honoured for time-window partitions:
 
 import datetime as dt
 import functools
+import json
 import random
 import tempfile
 import time
@@ -52,7 +53,10 @@ from deltalake import CommitProperties, DeltaTable, Schema, WriterProperties, wr
 from deltalake.exceptions import CommitFailedError
 from deltalake.schema import PrimitiveType
 
-__all__ = ["WindowedDeltaLakePolarsIOManager", "WindowedDeltaLakePolarsTypeHandler"]
+__all__ = ["KEEP_ROWS_SCHEMA_KEY", "WindowedDeltaLakePolarsIOManager", "WindowedDeltaLakePolarsTypeHandler"]
+
+# Arrow schema metadata key of a streamed output: rows of the window the overwrite leaves alone (see _keep_rows).
+KEEP_ROWS_SCHEMA_KEY = "osipi.delta_keep_rows"
 
 # Each conflict means another writer committed, so retries make progress; enough attempts for
 # dozens of concurrent writers on overlapping files, the backoff doubling up to a few seconds.
@@ -76,9 +80,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
         if isinstance(obj, pa.RecordBatchReader):
             return self._handle_stream(context, table_slice, obj, connection)
         df = obj.collect() if isinstance(obj, pl.LazyFrame) else obj
-        metadata: dict[str, Any] = {"dagster/row_count": df.height}
-        if table_slice.partition_dimensions:
-            metadata["dagster/partition_row_count"] = df.height
+        metadata = _row_count_metadata(context, df.height)
         partitioned = bool(table_slice.partition_dimensions)
         if (partitioned and not _has_time_window(table_slice)) or (not partitioned and _stock_mode(context)):
             super().handle_output(context, table_slice, df, connection)
@@ -88,7 +90,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
         if not partitioned:
             write = _overwrite_table  # the stock path logs a stats error with deltalake 1.x
         elif mode == "overwrite":
-            write = functools.partial(_overwrite_window, keep=_keep_clause(_keep_rows(context)))
+            write = functools.partial(_overwrite_window, keep=_keep_clause(_keep_rows(context, None)))
         else:
             write = _append_to_window
         data = df.to_arrow()  # a table, not a reader, so that a retry can write it again
@@ -97,6 +99,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
 
         return {
             **metadata,
+            **_table_row_count(connection, partitioned),
             "table_uri": connection.table_uri,
             "dagster/column_schema": MetadataValue.table_schema(
                 TableSchema(columns=[TableColumn(name=name, type=str(dtype)) for name, dtype in df.schema.items()])
@@ -120,7 +123,8 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
         mode, write_options = _write_settings(context, connection)
         if mode != "overwrite":
             raise ValueError("Streamed outputs replace their window: use mode 'overwrite'")
-        keep = _keep_clause(_keep_rows(context))
+        keep = _keep_clause(_keep_rows(context, reader.schema))
+        reader = pa.RecordBatchReader.from_batches(reader.schema.remove_metadata(), reader)
         _ensure_table(connection, reader.schema, write_options)
         with tempfile.TemporaryDirectory(prefix="osipi-spool-") as folder:
             spool = _Spool(reader, Path(folder) / "window.arrows")
@@ -140,8 +144,8 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
                     raise spool.source_error from None
                 raise
         return {
-            "dagster/row_count": spool.rows,
-            "dagster/partition_row_count": spool.rows,
+            **_row_count_metadata(context, spool.rows),
+            **_table_row_count(connection, True),
             "table_uri": connection.table_uri,
         }
 
@@ -177,16 +181,40 @@ class _PyArrowTableHandler(DeltaLakePyArrowTypeHandler):
         return [pa.Table, ds.Dataset]
 
 
-def _keep_rows(context: OutputContext) -> dict | None:
-    """Rows of the window this write must leave alone, from the output's runtime metadata.
+def _keep_rows(context: OutputContext, schema: pa.Schema | None) -> dict | None:
+    """Rows of the window this write must leave alone: ``{"column": "tag_webid", "values": [...]}``.
 
-    ``Output(df, metadata={"delta_keep_rows": {"column": "tag_webid", "values": [...]}})`` narrows
-    "replace the window" to "replace the window except these rows" — e.g. the history of PI points
-    that were deleted from the server and so cannot be read again.
+    It narrows "replace the window" to "replace the window except these rows" — e.g. the history of PI
+    points that were deleted from the server and so cannot be read again. A stream carries it as JSON in
+    its Arrow schema metadata (``KEEP_ROWS_SCHEMA_KEY``), which is not recorded in Dagster's event log;
+    output metadata ``delta_keep_rows`` is still honoured but records every value on the materialisation.
     """
-    keep = (context.output_metadata or {}).get("delta_keep_rows")
+    carried = (schema.metadata or {}).get(KEEP_ROWS_SCHEMA_KEY.encode()) if schema is not None else None
+    keep = json.loads(carried) if carried else (context.output_metadata or {}).get("delta_keep_rows")
     keep = getattr(keep, "value", keep)  # a JsonMetadataValue once Dagster normalised it
     return keep if keep and keep.get("values") else None
+
+
+def _row_count_metadata(context: OutputContext, rows: int) -> dict[str, Any]:
+    """Rows written, under names that are true for every partition the materialisation is copied onto.
+
+    Dagster copies a range run's metadata onto each partition of the range, so ``dagster/partition_row_count``
+    is only given when the output is one partition; a range's total is ``range_row_count``.
+    """
+    if not context.has_asset_partitions:
+        return {"dagster/row_count": rows}
+    if len(context.asset_partition_keys) == 1:
+        return {"dagster/partition_row_count": rows}
+    return {"range_row_count": rows, "range_partitions": len(context.asset_partition_keys)}
+
+
+def _table_row_count(connection: TableConnection, partitioned: bool) -> dict[str, Any]:
+    """``dagster/row_count`` of a partitioned asset: the whole table's rows after the commit (from the Delta
+    log's file statistics, no data read). An unpartitioned output's rows are the table."""
+    if not partitioned:
+        return {}
+    actions = pl.DataFrame(_open_table(connection).get_add_actions(flatten=True))
+    return {"dagster/row_count": int(actions["num_records"].sum()) if actions.height else 0}
 
 
 def _keep_clause(keep: dict | None) -> str:

@@ -86,5 +86,5 @@ def test_rematerialising_a_partition_changes_nothing(loaded, resources):
     after = comparable(pl.read_delta(path))
     assert after.equals(before)
     start, end = hour_window(HOURS[1])
-    rows = result.asset_materializations_for_node("pi_timeseries")[0].metadata["dagster/row_count"].value
+    rows = result.asset_materializations_for_node("pi_timeseries")[0].metadata["dagster/partition_row_count"].value
     assert rows == before.filter(pl.col("timestamp").is_between(start, end, closed="left")).height

@@ -88,8 +88,8 @@ def test_rerun_of_one_hour_replaces_only_that_hour(tmp_path):
     assert DeltaTable(str(tmp_path / "pi" / "readings")).metadata().partition_columns == []
 
     metadata = result.asset_materializations_for_node(READINGS_NODE)[0].metadata
-    assert metadata["dagster/row_count"].value == 3
-    assert metadata["dagster/partition_row_count"].value == 3
+    assert metadata["dagster/partition_row_count"].value == 3  # the hour written
+    assert metadata["dagster/row_count"].value == df.height == 6  # the table, as Dagster defines it
     assert metadata["table_uri"].value == f"{tmp_path}/pi/readings"
 
 
@@ -134,7 +134,11 @@ def test_range_run_writes_and_rewrites_the_whole_range(tmp_path):
     df = _read(tmp_path)
     assert df["timestamp"].n_unique() == df.height == 12
     assert _values_by_hour(df) == {4: [0] * 3, 5: [2] * 3, 6: [2] * 3, 7: [2] * 3}
-    assert result.asset_materializations_for_node(READINGS_NODE)[0].metadata["dagster/row_count"].value == 9
+    metadata = result.asset_materializations_for_node(READINGS_NODE)[0].metadata
+    # Dagster copies a range run's metadata onto each partition: the range's total is never a partition's count.
+    assert "dagster/partition_row_count" not in metadata
+    assert (metadata["range_row_count"].value, metadata["range_partitions"].value) == (9, 3)
+    assert metadata["dagster/row_count"].value == df.height
 
 
 def test_downstreams_read_exactly_their_window(tmp_path):
@@ -263,7 +267,9 @@ def test_empty_output_deletes_the_window(tmp_path):
     _materialize(tmp_path, [_readings(1)], partition_key="2026-01-01-06:00")
     result = _materialize(tmp_path, [_readings(frame=empty)], partition_key="2026-01-01-05:00")
     assert _values_by_hour(_read(tmp_path)) == {6: [1, 1, 1]}
-    assert result.asset_materializations_for_node(READINGS_NODE)[0].metadata["dagster/row_count"].value == 0
+    metadata = result.asset_materializations_for_node(READINGS_NODE)[0].metadata
+    assert metadata["dagster/partition_row_count"].value == 0
+    assert metadata["dagster/row_count"].value == _read(tmp_path).height == 3
 
 
 def test_rows_outside_the_window_are_rejected(tmp_path):
