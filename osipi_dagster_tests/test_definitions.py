@@ -58,3 +58,13 @@ def test_resources_are_the_pi_client_the_lakehouse_and_the_windowed_io_manager_a
     needed = set().union(*(asset.required_resource_keys for asset in defs.resolve_asset_graph().assets_defs))
     assert needed == set(defs.resources)  # each resource is used, each one used is defined
     Definitions.validate_loadable(defs)
+
+
+def test_every_table_declares_its_name_and_described_columns_at_definition_time():
+    for asset in _exported(osipi_dagster.assets, AssetsDefinition):
+        for key, spec_metadata in ((spec.key, spec.metadata) for spec in asset.specs):
+            schema = spec_metadata["dagster/column_schema"].schema
+            assert spec_metadata["dagster/table_name"] == f"{spec_metadata['schema']}.{key.to_user_string()}"
+            assert schema.columns, key
+            undescribed = [column.name for column in schema.columns if not column.description]
+            assert not undescribed, f"{key.to_user_string()}: columns without a description: {undescribed}"

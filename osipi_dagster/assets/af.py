@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import polars as pl
 from dagster import AssetExecutionContext, asset
 
+from osipi_dagster.assets.columns import table_metadata
 from osipi_dagster.automation import daily_refresh_condition
 from osipi_dagster.pi import af
 from osipi_dagster.pi.client import PIWebAPIClient
@@ -31,7 +32,7 @@ def search_page_size(pi: PIWebAPIResource) -> int:
 @asset(
     group_name="bronze",
     kinds={"polars", "deltalake"},
-    metadata={"schema": "bronze"},
+    metadata=table_metadata("bronze", "pi_af_elements"),
     automation_condition=daily_refresh_condition(),
     pool="pi_web_api",
 )
@@ -64,7 +65,7 @@ def pi_af_elements(context: AssetExecutionContext, pi: PIWebAPIResource) -> pl.D
 @asset(
     group_name="silver",
     kinds={"polars", "deltalake"},
-    metadata={"schema": "silver"},
+    metadata=table_metadata("silver", "pi_af_attributes"),
     automation_condition=daily_refresh_condition(),
     pool="pi_web_api",
 )

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, asset
 
+from osipi_dagster.assets.columns import table_metadata
 from osipi_dagster.automation import daily_refresh_condition
 from osipi_dagster.resources.lakehouse import DeltaLakehouse
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
@@ -14,7 +15,7 @@ from osipi_dagster.transforms.catalog import SELECTED_FIELDS, catalog_frame, poi
 @asset(
     group_name="bronze",
     kinds={"polars", "deltalake"},
-    metadata={"schema": "bronze"},
+    metadata=table_metadata("bronze", "pi_tag_catalog"),
     automation_condition=daily_refresh_condition(),
 )
 def pi_tag_catalog(context: AssetExecutionContext, pi: PIWebAPIResource, lakehouse: DeltaLakehouse) -> pl.DataFrame:

@@ -8,6 +8,7 @@ import polars as pl
 from dagster import AssetExecutionContext, BackfillPolicy, asset
 
 from osipi_dagster.assets.af import pi_load_metadata, search_page_size
+from osipi_dagster.assets.columns import table_metadata
 from osipi_dagster.automation import current_view_condition, daily_settle_condition
 from osipi_dagster.partitions import daily_partitions
 from osipi_dagster.pi import af
@@ -20,7 +21,7 @@ from osipi_dagster.transforms.event_frames import current_event_frames, event_fr
     kinds={"polars", "deltalake"},
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    metadata={"schema": "bronze", "partition_expr": "day"},
+    metadata=table_metadata("bronze", "pi_event_frames", partition_expr="day"),
     automation_condition=daily_settle_condition(),
     pool="pi_web_api",
 )
@@ -59,7 +60,7 @@ def pi_event_frames(context: AssetExecutionContext, pi: PIWebAPIResource) -> pl.
 @asset(
     group_name="silver",
     kinds={"polars", "deltalake"},
-    metadata={"schema": "silver"},
+    metadata=table_metadata("silver", "pi_event_frames_current"),
     automation_condition=current_view_condition(),
 )
 def pi_event_frames_current(context: AssetExecutionContext, pi_event_frames: pl.DataFrame) -> pl.DataFrame:

@@ -19,6 +19,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from osipi_dagster.assets.columns import table_metadata
 from osipi_dagster.automation import follows_upstream_condition, hourly_settle_condition
 from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.pi.summaries import StreamSetReader
@@ -32,15 +33,14 @@ INTERPOLATED_INTERVAL = get_settings().interpolated_interval
 
 
 def _gold(**kwargs):
-    """Hourly gold assets: partitioned like ``pi_timeseries`` on the ``hour`` column, automation follows any
-    updated upstream partition."""
+    """Hourly gold assets: partitioned like ``pi_timeseries`` (their ``metadata`` names the ``hour`` column),
+    automation follows any updated upstream partition."""
     return asset(
         **{
             "group_name": "gold",
             "kinds": {"polars", "deltalake"},
             "partitions_def": hourly_partitions,
             "backfill_policy": BackfillPolicy.single_run(),
-            "metadata": {"schema": "gold", "partition_expr": "hour"},
             "automation_condition": follows_upstream_condition(),
             **kwargs,
         }
@@ -66,6 +66,7 @@ def edge_events(reader: StreamSetReader, webids: list[str], start: datetime, end
 
 
 @_gold(
+    metadata=table_metadata("gold", "pi_metrics_hourly", partition_expr="hour"),
     pool="pi_web_api",
     # The catalog only supplies Step flags and names: its daily refresh must not recompute every hour.
     automation_condition=follows_upstream_condition(ignore=["pi_tag_catalog"]),
@@ -87,7 +88,7 @@ def pi_metrics_hourly(
     return frame
 
 
-@_gold()
+@_gold(metadata=table_metadata("gold", "pi_asset_metrics_hourly", partition_expr="hour"))
 def pi_asset_metrics_hourly(
     context: AssetExecutionContext,
     pi_metrics_hourly: pl.DataFrame,
@@ -115,6 +116,7 @@ class PISummariesConfig(Config):
 
 
 @_gold(
+    metadata=table_metadata("gold", "pi_summaries_hourly", partition_expr="hour"),
     pool="pi_web_api",
     deps=["pi_timeseries"],  # lineage only: PI computes these from its archive, as the hours settle
     automation_condition=hourly_settle_condition(),
@@ -196,7 +198,7 @@ class PIInterpolatedConfig(Config):
     kinds={"polars", "deltalake"},
     partitions_def=hourly_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    metadata={"schema": "silver", "partition_expr": "timestamp"},
+    metadata=table_metadata("silver", "pi_interpolated", partition_expr="timestamp"),
     automation_condition=hourly_settle_condition(),
     pool="pi_web_api",
     deps=["pi_timeseries"],

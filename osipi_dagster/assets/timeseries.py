@@ -19,6 +19,7 @@ from dagster import (
     asset,
 )
 
+from osipi_dagster.assets.columns import table_metadata
 from osipi_dagster.automation import hourly_settle_condition
 from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.pi.batch_controller import BatchController
@@ -126,7 +127,7 @@ PARTITIONS_PER_RUN = get_settings().backfill_partitions_per_run
     backfill_policy=BackfillPolicy.multi_run(PARTITIONS_PER_RUN) if PARTITIONS_PER_RUN else BackfillPolicy.single_run(),
     # A conflicting concurrent commit or a transient PI outage: run the step again.
     retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
-    metadata={"schema": "bronze", "partition_expr": "timestamp"},
+    metadata=table_metadata("bronze", "pi_timeseries", partition_expr="timestamp"),
     automation_condition=hourly_settle_condition(),
     pool="pi_web_api",
 )

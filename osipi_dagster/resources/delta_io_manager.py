@@ -101,9 +101,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
             **metadata,
             **_table_row_count(connection, partitioned),
             "table_uri": connection.table_uri,
-            "dagster/column_schema": MetadataValue.table_schema(
-                TableSchema(columns=[TableColumn(name=name, type=str(dtype)) for name, dtype in df.schema.items()])
-            ),
+            **_written_column_schema(context, df),
         }
 
     def _handle_stream(
@@ -206,6 +204,15 @@ def _row_count_metadata(context: OutputContext, rows: int) -> dict[str, Any]:
     if len(context.asset_partition_keys) == 1:
         return {"dagster/partition_row_count": rows}
     return {"range_row_count": rows, "range_partitions": len(context.asset_partition_keys)}
+
+
+def _written_column_schema(context: OutputContext, df: pl.DataFrame) -> dict[str, Any]:
+    """The columns written, unless the asset declares its schema (with descriptions) at definition time: a
+    materialisation's schema replaces the definition's in the UI."""
+    if "dagster/column_schema" in (context.definition_metadata or {}):
+        return {}
+    columns = [TableColumn(name=name, type=str(dtype)) for name, dtype in df.schema.items()]
+    return {"dagster/column_schema": MetadataValue.table_schema(TableSchema(columns=columns))}
 
 
 def _table_row_count(connection: TableConnection, partitioned: bool) -> dict[str, Any]:

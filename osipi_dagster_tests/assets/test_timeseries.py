@@ -80,3 +80,12 @@ def test_a_one_partition_run_states_the_partition_count_and_no_ids(stored):
     assert materialization["dagster/row_count"] == table.height
     assert _latest(instance.fetch_observations, instance, SINGLE)["dagster/partition_row_count"] == rows
     assert "delta_keep_rows" not in materialization and "hours" not in materialization
+
+
+def test_the_declared_column_schema_is_the_table_written(stored):
+    instance, root = stored
+    declared = pi_timeseries.specs_by_key[KEY].metadata["dagster/column_schema"].schema
+    table = pl.read_delta(str(root / "bronze" / "pi_timeseries"))
+    assert [(c.name, c.type) for c in declared.columns] == [(name, str(dtype)) for name, dtype in table.schema.items()]
+    # A materialisation's schema would replace the declared one (and its descriptions) in the UI.
+    assert "dagster/column_schema" not in _latest(instance.fetch_materializations, instance, SINGLE)
