@@ -38,9 +38,16 @@ def test_every_asset_is_defined_once():
     assert {key.to_user_string() for asset in exported for key in asset.keys} == (ASSETS | OPTIONAL_ASSETS)
 
 
-def test_the_metrics_check_is_defined():
+def test_the_checks_are_defined():
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == {"pi_metrics_match_pi_summaries"}
+    assert checks == {
+        "pi_metrics_match_pi_summaries",
+        "pi_timeseries_keys_unique",
+        "pi_timeseries_complete_against_pi_count",
+        "pi_tag_catalog_unique_webids",
+        "pi_af_point_attributes_resolve_to_tags",
+        "pi_metrics_count_matches_raw_rows",
+    }
 
 
 def test_the_automation_sensor_and_every_exported_sensor_are_defined():

@@ -173,12 +173,12 @@ def pi_metrics_match_pi_summaries(
             "columns": MetadataValue.json(
                 differences["column"].value_counts().to_dicts() if differences.height else []
             ),
-            "first_disagreements": MetadataValue.md(_markdown(shown)),
+            "first_disagreements": MetadataValue.md(markdown_table(shown)),
         },
     )
 
 
-def _markdown(frame: pl.DataFrame) -> str:
+def markdown_table(frame: pl.DataFrame) -> str:
     if frame.height == 0:
         return "none"
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
