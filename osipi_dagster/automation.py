@@ -72,7 +72,12 @@ def follows_upstream_condition(ignore: Sequence[str] = ()) -> AutomationConditio
     if ignore:
         ignored = AssetSelection.assets(*ignore)
         updated, missing, running = updated.ignore(ignored), missing.ignore(ignored), running.ignore(ignored)
-    return (updated & ~missing & ~running & ~AutomationCondition.in_progress()).with_label(
+    # Pending from an upstream update until this partition is requested or materialised after it: a run that
+    # already rebuilt the partition (a backfill of bronze and gold together) leaves nothing to do, and an
+    # update seen while upstream was still running is not forgotten.
+    handled = AutomationCondition.newly_requested() | AutomationCondition.newly_updated()
+    pending = updated.since(handled).with_label("an upstream partition updated since this one was last built")
+    return (pending & ~missing & ~running & ~AutomationCondition.in_progress()).with_label(
         "any upstream partition updated"
     )
 

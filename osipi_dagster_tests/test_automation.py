@@ -76,3 +76,28 @@ def test_automation_catalog_refresh_recomputes_no_hour_and_pi_summaries_follow_t
         assert result.get_requested_partitions(AssetKey("pi_summaries_hourly")) == {
             hour_key(at(h)) for h in (9, 10, 11)
         }
+
+
+def test_gold_rebuilt_in_the_same_run_as_its_inputs_is_not_rebuilt_again():
+    """A run (a backfill of bronze and gold together) that loaded hours and rebuilt their gold leaves the next
+    tick nothing to do; a later reload of one of those hours rebuilds just that hour, once."""
+    hours = [hour_key(at(h) - timedelta(days=5)) for h in range(3)]
+    metrics = AssetKey("pi_metrics_hourly")
+    with DagsterInstance.ephemeral() as instance:
+        result = evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at(11, 50))
+        for asset in ("pi_timeseries", "pi_metrics_hourly"):
+            for partition in hours:
+                instance.report_runless_asset_event(AssetMaterialization(asset, partition=partition))
+        result = evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor, evaluation_time=at(11, 51)
+        )
+        assert result.get_requested_partitions(metrics) == set()
+        instance.report_runless_asset_event(AssetMaterialization("pi_timeseries", partition=hours[1]))
+        result = evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor, evaluation_time=at(11, 52)
+        )
+        assert result.get_requested_partitions(metrics) == {hours[1]}
+        result = evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor, evaluation_time=at(11, 53)
+        )
+        assert result.get_requested_partitions(metrics) == set()
