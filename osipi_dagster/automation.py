@@ -49,6 +49,27 @@ def daily_refresh_condition() -> AutomationCondition:
     ).with_label(f"daily on '{DAILY_CRON}'")
 
 
+def first_load_condition() -> AutomationCondition:
+    """Once, as soon as the table is missing and its inputs exist: a fresh install loads AF at first start
+    instead of at the first daily refresh, so the asset metrics need not wait a day. A failed first load is
+    not retried every tick (the daily refresh tries again)."""
+    return (
+        (
+            AutomationCondition.missing()
+            & ~AutomationCondition.any_deps_missing()
+            & ~AutomationCondition.any_deps_in_progress()
+            & ~AutomationCondition.in_progress()
+        )
+        .newly_true()
+        .with_label("not loaded yet: first load")
+    )
+
+
+def daily_refresh_or_first_load_condition() -> AutomationCondition:
+    """The AF tables: a daily refresh, and a first load at first start."""
+    return (daily_refresh_condition() | first_load_condition()).with_label(f"daily on '{DAILY_CRON}', or first load")
+
+
 def daily_settle_condition() -> AutomationCondition:
     """Event frames: each day re-read today's and yesterday's partitions (frames close and change)."""
     return settle_window_condition(timedelta(days=2), DAILY_CRON)
@@ -66,7 +87,8 @@ def follows_upstream_condition(ignore: Sequence[str] = ()) -> AutomationConditio
     (e.g. an unpartitioned lookup table refreshed daily) neither trigger nor hold back anything."""
     updated, missing, running = (
         AutomationCondition.any_deps_updated(),
-        AutomationCondition.any_deps_missing(),
+        # Shown in the UI while e.g. the AF tables are not loaded yet (they load at first start).
+        AutomationCondition.any_deps_missing().with_label("an upstream table or partition is not loaded yet"),
         AutomationCondition.any_deps_in_progress(),
     )
     if ignore:

@@ -101,3 +101,29 @@ def test_gold_rebuilt_in_the_same_run_as_its_inputs_is_not_rebuilt_again():
             defs=defs, instance=instance, cursor=result.cursor, evaluation_time=at(11, 53)
         )
         assert result.get_requested_partitions(metrics) == set()
+
+
+def test_a_fresh_install_loads_af_once_at_first_start_before_the_asset_metrics():
+    """With the catalog loaded (the new-tag sensor does it at first start), the next tick loads both AF
+    tables (in one run, elements first), once; pi_asset_metrics_hourly waits for them."""
+    elements, attributes = AssetKey("pi_af_elements"), AssetKey("pi_af_attributes")
+    hour = hour_key(at(9))
+    with DagsterInstance.ephemeral() as instance:
+        instance.report_runless_asset_event(AssetMaterialization("pi_tag_catalog"))
+        for asset in ("pi_timeseries", "pi_metrics_hourly"):
+            instance.report_runless_asset_event(AssetMaterialization(asset, partition=hour))
+        result = evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at(11, 50))
+        assert result.get_num_requested(elements) == result.get_num_requested(attributes) == 1
+        assert result.get_requested_partitions(AssetKey("pi_asset_metrics_hourly")) == set()
+        result = evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor, evaluation_time=at(11, 51)
+        )
+        assert result.get_num_requested(elements) == result.get_num_requested(attributes) == 0  # once
+        assert result.get_requested_partitions(AssetKey("pi_asset_metrics_hourly")) == set()
+        for asset in ("pi_af_elements", "pi_af_attributes"):
+            instance.report_runless_asset_event(AssetMaterialization(asset))
+        result = evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor, evaluation_time=at(11, 52)
+        )
+        assert result.get_num_requested(attributes) == result.get_num_requested(elements) == 0
+        assert result.get_requested_partitions(AssetKey("pi_asset_metrics_hourly")) == {hour}

@@ -7,7 +7,7 @@ import polars as pl
 from dagster import AssetExecutionContext, asset
 
 from osipi_dagster.assets.columns import table_metadata
-from osipi_dagster.automation import daily_refresh_condition
+from osipi_dagster.automation import daily_refresh_or_first_load_condition
 from osipi_dagster.pi import af
 from osipi_dagster.pi.client import PIWebAPIClient
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
@@ -33,7 +33,7 @@ def search_page_size(pi: PIWebAPIResource) -> int:
     group_name="bronze",
     kinds={"polars", "deltalake"},
     metadata=table_metadata("bronze", "pi_af_elements"),
-    automation_condition=daily_refresh_condition(),
+    automation_condition=daily_refresh_or_first_load_condition(),
     pool="pi_web_api",
 )
 def pi_af_elements(context: AssetExecutionContext, pi: PIWebAPIResource) -> pl.DataFrame:
@@ -66,7 +66,7 @@ def pi_af_elements(context: AssetExecutionContext, pi: PIWebAPIResource) -> pl.D
     group_name="silver",
     kinds={"polars", "deltalake"},
     metadata=table_metadata("silver", "pi_af_attributes"),
-    automation_condition=daily_refresh_condition(),
+    automation_condition=daily_refresh_or_first_load_condition(),
     pool="pi_web_api",
 )
 def pi_af_attributes(
