@@ -28,6 +28,15 @@ concurrency:
 telemetry:
   enabled: false
 """
+# The code location as the repository's workspace.yaml names it: sensor cursors and automation history are
+# kept per location name, so `osipi-demo` and `dagster dev` (workspace.yaml) share them.
+LOCATION_NAME = "osipi_dagster"
+WORKSPACE_YAML = f"""\
+load_from:
+  - python_module:
+      module_name: osipi_dagster.definitions
+      location_name: {LOCATION_NAME}
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +59,7 @@ def _prepare_environment(home: Path, mock_url: str) -> None:
     config = dagster_home / "dagster.yaml"
     if not config.exists():
         config.write_text(DAGSTER_YAML)
+    (dagster_home / "workspace.yaml").write_text(WORKSPACE_YAML)
     os.environ["PI_WEB_API_URL"] = mock_url
     os.environ.setdefault("OSIPI_DELTA_ROOT", str(home / "delta"))
     os.environ["DAGSTER_HOME"] = str(dagster_home)
@@ -97,7 +107,7 @@ def run_headless(hours: int) -> dict:
     }
 
 
-def run_ui(ui_port: int) -> None:
+def run_ui(ui_port: int, workspace: Path) -> None:
     """``dagster dev`` on 127.0.0.1 until Ctrl-C or SIGTERM.
 
     It runs in a process group of its own so that stopping it stops its webserver, daemon and code
@@ -109,8 +119,8 @@ def run_ui(ui_port: int) -> None:
             "-m",
             "dagster",
             "dev",
-            "-m",
-            "osipi_dagster.definitions",
+            "-w",
+            str(workspace),
             "-h",
             "127.0.0.1",
             "-p",
@@ -164,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{len(summary['partitions'])} hour(s) in {summary['seconds']}s → {summary['delta_root']}"
             )
         else:
-            run_ui(args.ui_port)
+            run_ui(args.ui_port, home / "dagster_home" / "workspace.yaml")
 
 
 if __name__ == "__main__":
