@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from osipi_dagster import demo
@@ -25,3 +28,14 @@ def test_the_demo_and_workspace_yaml_name_one_code_location_alike(tmp_path, monk
         repository["location_name"],
         repository["module_name"],
     )
+
+
+@pytest.mark.integration  # a Python process of its own, so that nothing was imported (or warned) before
+def test_loading_the_definitions_prints_no_warning():
+    loaded = subprocess.run(
+        [sys.executable, "-W", "always", "-c", "import osipi_dagster.definitions"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Warning" not in loaded.stderr, loaded.stderr
