@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mock_pi.process import running_mock
@@ -47,9 +48,28 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tags", type=int, default=500, help="tags in the mock plant (default 500)")
     parser.add_argument("--hours", type=int, default=3, help="--headless: latest hourly partitions to load")
     parser.add_argument("--home", default=".osipi", help="folder for Delta tables and the Dagster instance")
+    parser.add_argument(
+        "--new-tags", type=int, default=50, help="tags added to the mock plant while it runs (default 50; 0: none)"
+    )
+    parser.add_argument(
+        "--new-tags-after",
+        type=float,
+        default=10,
+        metavar="MINUTES",
+        help="when they appear, minutes after the start (default 10): pi_new_tags_sensor then loads them",
+    )
     parser.add_argument("--mock-port", type=int, default=8010)
     parser.add_argument("--ui-port", type=int, default=3000)
     return parser
+
+
+def mock_arguments(args: argparse.Namespace, now: datetime) -> list[str]:
+    """The mock's command line: the plant, and the tags it gains at run time (a plant expansion)."""
+    arguments = ["--tags", str(args.tags)]
+    if args.new_tags > 0:
+        appear = now + timedelta(minutes=args.new_tags_after)
+        arguments += ["--expansion", f"{appear.isoformat()}={args.new_tags}"]
+    return arguments
 
 
 def _prepare_environment(home: Path, mock_url: str) -> None:
@@ -160,13 +180,21 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     home = Path(args.home).resolve()
     print(f"Starting the mock PI Web API ({args.tags} tags) on 127.0.0.1:{args.mock_port} …", flush=True)
-    with running_mock("--tags", str(args.tags), port=args.mock_port) as mock:
+    now = datetime.now(UTC)
+    with running_mock(*mock_arguments(args, now), port=args.mock_port) as mock:
         _prepare_environment(home, mock.url)
         try:
             config = get_settings()  # a wrong variable stops here, before the UI starts
         except SettingsError as exc:
             raise SystemExit(str(exc)) from None
         print(f"PI Web API: {mock.url}\nDelta tables: {config.delta_root_uri}", flush=True)
+        if args.new_tags > 0 and not args.headless:
+            appear = now + timedelta(minutes=args.new_tags_after)
+            print(
+                f"{args.new_tags} new tags appear in the mock PI at {appear:%H:%M} UTC: pi_new_tags_sensor "
+                "(Automation) then loads the catalog and their last hours.",
+                flush=True,
+            )
         if args.headless:
             summary = run_headless(args.hours)
             print(

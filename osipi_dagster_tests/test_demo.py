@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
+from mock_pi.__main__ import build_parser, config_from_args
 from osipi_dagster import demo
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -39,3 +41,17 @@ def test_loading_the_definitions_prints_no_warning():
         check=True,
     )
     assert "Warning" not in loaded.stderr, loaded.stderr
+
+
+def mock_config(arguments: list[str]):
+    """The configuration the mock would run with, read by the mock's own command line parser."""
+    return config_from_args(build_parser().parse_args(arguments))
+
+
+def test_the_demo_plant_gains_tags_while_it_runs():
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    arguments = demo.mock_arguments(demo._parser().parse_args(["--new-tags", "7", "--new-tags-after", "3"]), now)
+    config = mock_config(arguments)
+    assert config.tags == 500
+    assert [(e.at, e.tags) for e in config.expansions] == [(now + timedelta(minutes=3), 7)]
+    assert mock_config(demo.mock_arguments(demo._parser().parse_args(["--new-tags", "0"]), now)).expansions == ()
