@@ -25,6 +25,7 @@ from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.pi.errors import PIWebAPIError
 from osipi_dagster.resources.delta_io_manager import KEEP_ROWS_SCHEMA_KEY
+from osipi_dagster.resources.lakehouse import DeltaLakehouse
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.settings import get_settings
 from osipi_dagster.transforms.timeseries import TIMESERIES_SCHEMA, timeseries_frame
@@ -103,6 +104,19 @@ def timeseries_batches(
     )
 
 
+def rows_per_hour(table: pl.LazyFrame | None, start: datetime, end: datetime) -> dict[datetime, int]:
+    """Rows the table holds per hour of ``[start, end)`` before this load replaces them (one scan)."""
+    if table is None:
+        return {}
+    counts = (
+        table.filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < end))
+        .group_by(hour=pl.col("timestamp").dt.truncate("1h"))
+        .agg(rows=pl.len())
+        .collect()
+    )
+    return dict(zip(counts["hour"], counts["rows"]))
+
+
 def keep_rows_schema(tag_webids: list[str]) -> pa.Schema:
     """The stream's schema, telling the IO manager to leave these tags' rows of the window alone.
 
@@ -132,7 +146,7 @@ PARTITIONS_PER_RUN = get_settings().backfill_partitions_per_run
     pool="pi_web_api",
 )
 def pi_timeseries(
-    context: AssetExecutionContext, pi: PIWebAPIResource, pi_tag_catalog: pl.DataFrame
+    context: AssetExecutionContext, pi: PIWebAPIResource, lakehouse: DeltaLakehouse, pi_tag_catalog: pl.DataFrame
 ) -> Iterator[Output[pa.RecordBatchReader] | AssetObservation]:
     """One row per recorded value of every active tag in the partition's hour(s): tag webid and name,
     UTC timestamp, numeric value, original text for strings/digital states, PI quality flags, units.
@@ -158,10 +172,14 @@ def pi_timeseries(
         f"Loading {len(windows)} hour(s) of {active.height:,} tags ({len(removed)} removed tags' history kept)"
     )
     loaded: list[dict] = []
+    previous = rows_per_hour(lakehouse.scan("bronze", "pi_timeseries"), window.start, window.end)
     batches = timeseries_batches(pi.batch_controller(progress=context.log.debug), active, windows, context.log, loaded)
     # The IO manager writes the stream when this output is yielded; the observations follow the commit.
     yield Output(
         pa.RecordBatchReader.from_batches(keep_rows_schema(removed), batches), metadata={"tags": active.height}
     )
-    for key, facts in zip(context.partition_keys, loaded, strict=True):
-        yield AssetObservation(asset_key=context.asset_key, partition=key, metadata={**facts, "tags": active.height})
+    for key, (start, _), facts in zip(context.partition_keys, windows, loaded, strict=True):
+        # Late data made visible: how many rows this load added (or removed) against the previous one.
+        changed = facts["dagster/partition_row_count"] - previous.get(start, 0)
+        metadata = {**facts, "tags": active.height, "rows_changed_since_previous_load": changed}
+        yield AssetObservation(asset_key=context.asset_key, partition=key, metadata=metadata)

@@ -27,12 +27,14 @@ def _latest(records_of, instance: DagsterInstance, partition: str) -> dict:
 
 @pytest.fixture(scope="module")
 def stored(mock_pi_url, tmp_path_factory):
-    """A three-hour range run, then a one-hour run, on one instance; yields the instance and the Delta root."""
+    """A three-hour range run, then a one-hour run twice, on one instance; yields the instance and the Delta
+    root."""
     root = tmp_path_factory.mktemp("delta")
     resources = build_resources(PIWebAPIResource(base_url=mock_pi_url), str(root))
     with DagsterInstance.ephemeral() as instance:
         assert materialize([pi_tag_catalog], resources=resources, instance=instance).success
-        for tags in (range_tags(HOURS[0], HOURS[-1]), {"dagster/partition": SINGLE}):
+        # The range, then one hour twice (the second load finds the hour's rows of the first).
+        for tags in (range_tags(HOURS[0], HOURS[-1]), {"dagster/partition": SINGLE}, {"dagster/partition": SINGLE}):
             assert materialize(
                 [pi_tag_catalog, pi_timeseries],
                 selection=[pi_timeseries],
@@ -66,6 +68,7 @@ def test_each_partition_of_a_range_run_states_its_own_row_count(stored):
         )
         assert observation["pi_requests"] > 0 and observation["megabytes_received"] > 0
         assert 0 < observation["share_good"] < 1
+        assert observation["rows_changed_since_previous_load"] == rows  # a first load
     # The run's total is stated once, under its own name.
     assert _latest(instance.fetch_materializations, instance, HOURS[0])["range_row_count"] == sum(counts)
 
@@ -78,7 +81,9 @@ def test_a_one_partition_run_states_the_partition_count_and_no_ids(stored):
     materialization = _latest(instance.fetch_materializations, instance, SINGLE)
     assert materialization["dagster/partition_row_count"] == rows == expected_timeseries(MOCK_CONFIG, start, end).height
     assert materialization["dagster/row_count"] == table.height
-    assert _latest(instance.fetch_observations, instance, SINGLE)["dagster/partition_row_count"] == rows
+    observation = _latest(instance.fetch_observations, instance, SINGLE)
+    assert observation["dagster/partition_row_count"] == rows
+    assert observation["rows_changed_since_previous_load"] == 0  # the mock's clock is frozen: no late data
     assert "delta_keep_rows" not in materialization and "hours" not in materialization
 
 
