@@ -139,6 +139,14 @@ def test_range_run_writes_and_rewrites_the_whole_range(tmp_path):
     assert "dagster/partition_row_count" not in metadata
     assert (metadata["range_row_count"].value, metadata["range_partitions"].value) == (9, 3)
     assert metadata["dagster/row_count"].value == df.height
+    # Each partition's own count arrives as an observation of that partition.
+    observed = {
+        o.partition: o.metadata["dagster/partition_row_count"].value
+        for o in result.asset_observations_for_node(READINGS_NODE)
+    }
+    in_range = df.filter(pl.col("timestamp").dt.hour().is_between(5, 7))
+    by_hour = in_range.group_by(pl.col("timestamp").dt.truncate("1h").dt.strftime("%Y-%m-%d-%H:%M")).len()
+    assert observed == dict(by_hour.iter_rows()) and len(observed) == 3
 
 
 def test_downstreams_read_exactly_their_window(tmp_path):
