@@ -136,4 +136,5 @@ CHECKS = [
     pi_tag_catalog_unique_webids,
     pi_af_point_attributes_resolve_to_tags,
     pi_metrics_count_matches_raw_rows,
+    *FRESHNESS_CHECKS,
 ]
