@@ -47,16 +47,13 @@ def test_the_checks_are_defined():
         "pi_tag_catalog_unique_webids",
         "pi_af_point_attributes_resolve_to_tags",
         "pi_metrics_count_matches_raw_rows",
-        "freshness_check",  # pi_timeseries' and pi_metrics_hourly's
     }
 
 
 def test_the_automation_sensor_and_every_exported_sensor_are_defined():
     exported = {sensor.name for sensor in _exported(osipi_dagster.sensors, SensorDefinition)}
     assert exported == {"pi_new_tags_sensor", "pi_open_event_frames_sensor"}
-    assert sorted(sensor.name for sensor in defs.sensors) == sorted(
-        exported | {"osipi_automation", "osipi_freshness_checks"}
-    )
+    assert sorted(sensor.name for sensor in defs.sensors) == sorted(exported | {"osipi_automation"})
 
 
 def test_resources_are_the_pi_client_the_lakehouse_and_the_windowed_io_manager_and_all_resolve():

@@ -11,11 +11,8 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetIn,
-    DefaultSensorStatus,
     MetadataValue,
     asset_check,
-    build_sensor_for_freshness_checks,
-    build_time_partition_freshness_checks,
 )
 
 from osipi_dagster.assets.af import pi_af_attributes
@@ -120,21 +117,10 @@ def pi_metrics_count_matches_raw_rows(pi_metrics_hourly: pl.DataFrame, pi_timese
     return _result({"tag_hours_not_matching": quality.gold_count_mismatches(pi_metrics_hourly, pi_timeseries)})
 
 
-# Freshness of the newest hourly partitions: the hour that closed at HH:00 is loaded (pi_timeseries, at
-# OSIPI_HOURLY_CRON, default :05) and its gold built by HH:59. Evaluated by their own sensor.
-FRESHNESS_DEADLINE_CRON = "59 * * * *"
-FRESHNESS_CHECKS = build_time_partition_freshness_checks(
-    assets=[pi_timeseries, pi_metrics_hourly], deadline_cron=FRESHNESS_DEADLINE_CRON, timezone="UTC"
-)
-freshness_sensor = build_sensor_for_freshness_checks(
-    freshness_checks=FRESHNESS_CHECKS, name="osipi_freshness_checks", default_status=DefaultSensorStatus.RUNNING
-)
-
 CHECKS = [
     pi_timeseries_keys_unique,
     pi_timeseries_complete_against_pi_count,
     pi_tag_catalog_unique_webids,
     pi_af_point_attributes_resolve_to_tags,
     pi_metrics_count_matches_raw_rows,
-    *FRESHNESS_CHECKS,
 ]
