@@ -282,6 +282,7 @@ class _Spool:
         self.path = path
         self.rows = 0
         self.source_error: BaseException | None = None
+        self.complete = False  # the whole source went through (only then may it be replayed)
 
     def first_pass(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(self.source.schema, self._tee())
@@ -300,8 +301,11 @@ class _Spool:
             except Exception as error:
                 self.source_error = error
                 raise
+        self.complete = True
 
     def replay(self) -> pa.RecordBatchReader:
+        if not self.complete:  # a commit can only conflict after delta-rs read everything: never expected
+            raise RuntimeError("A streamed write failed before its stream was read to the end; not retried")
         return pa.ipc.open_stream(pa.memory_map(str(self.path)))
 
 
