@@ -16,6 +16,15 @@ from osipi_dagster.settings import get_settings
 from osipi_dagster.transforms.timeseries import TIMESERIES_SCHEMA, timeseries_frame
 
 ARROW_SCHEMA = pl.DataFrame(schema=TIMESERIES_SCHEMA).to_arrow().schema
+# Run tag (space-separated WebIds) that limits a run to these tags: pi_new_tags_sensor loads new points' recent
+# hours without reading or rewriting the other tags' rows.
+ONLY_TAGS_RUN_TAG = "osipi/only_tags"
+
+
+def only_tags(run_tags: dict[str, str]) -> set[str] | None:
+    """The WebIds a run is limited to, or None: every active tag."""
+    text = run_tags.get(ONLY_TAGS_RUN_TAG)
+    return set(text.split()) if text is not None else None
 
 
 def hour_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
@@ -78,7 +87,8 @@ def pi_timeseries(
 
     The window's rows are replaced as one Delta commit, complete or not at all: a tag that cannot be
     read fails the run, naming the tag. Rows of points since removed from PI are kept (they can no
-    longer be read, and their history stays).
+    longer be read, and their history stays). A run tagged ``osipi/only_tags`` (new points found by
+    ``pi_new_tags_sensor``) reads and replaces only those tags' rows of the window.
     """
     window = context.partition_time_window
     if window.start >= window.end:
@@ -89,16 +99,26 @@ def pi_timeseries(
         )
     windows = hour_windows(window.start, window.end)
     active = pi_tag_catalog.filter(pl.col("is_active"))
-    removed = pi_tag_catalog.filter(~pl.col("is_active"))["webid"].to_list()
-    context.log.info(
-        f"Loading {len(windows)} hour(s) of {active.height:,} tags ({len(removed)} removed tags' history kept)"
-    )
+    only = only_tags(context.run.tags)
+    if only is None:
+        removed = pi_tag_catalog.filter(~pl.col("is_active"))["webid"].to_list()
+        scope = {"delta_keep_rows": {"column": "tag_webid", "values": removed}}
+        context.log.info(
+            f"Loading {len(windows)} hour(s) of {active.height:,} tags ({len(removed)} removed tags' history kept)"
+        )
+    else:
+        active = active.filter(pl.col("webid").is_in(only))
+        scope = {"delta_replace_rows": {"column": "tag_webid", "values": active["webid"].to_list()}}
+        context.log.info(
+            f"Loading {len(windows)} hour(s) of only {active.height:,} tags (run tag {ONLY_TAGS_RUN_TAG}, "
+            f"{len(only):,} listed); other tags' rows stay as they are"
+        )
     batches = timeseries_batches(pi.batch_controller(progress=context.log.debug), active, windows, context.log)
     return Output(
         pa.RecordBatchReader.from_batches(ARROW_SCHEMA, batches),
         metadata={
             "tags": active.height,
             "hours": len(windows),
-            "delta_keep_rows": {"column": "tag_webid", "values": removed},
+            **scope,
         },
     )
