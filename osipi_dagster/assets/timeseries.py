@@ -92,7 +92,7 @@ PARTITIONS_PER_RUN = get_settings().backfill_partitions_per_run
     partitions_def=hourly_partitions,
     # A backfill is split into runs of OSIPI_BACKFILL_PARTITIONS_PER_RUN hours (production: 24) that a launcher
     # can spread over workers: each commits on its own and a failure costs one chunk. 0 (the default) = one run
-    # per range, which `dagster asset materialize --partition-range` requires. A run streams hour by hour.
+    # per range, which `dagster asset materialize --partition-range` requires. A run streams in batches.
     backfill_policy=BackfillPolicy.multi_run(PARTITIONS_PER_RUN) if PARTITIONS_PER_RUN else BackfillPolicy.single_run(),
     # A conflicting concurrent commit or a transient PI outage: run the step again.
     retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),

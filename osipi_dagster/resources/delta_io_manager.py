@@ -116,7 +116,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
     ) -> Mapping[str, Any]:
         """Write a stream of record batches as one commit, holding one batch in memory at a time.
 
-        Long range runs (a backfill of many hours) stream hour by hour. The batches are also spooled to
+        Long range runs (a backfill of many hours) stream batch by batch. The batches are also spooled to
         a temporary local file, so a commit conflict is retried like a DataFrame's.
         """
         if not _has_time_window(table_slice):
