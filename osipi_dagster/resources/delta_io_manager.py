@@ -23,6 +23,10 @@ Asset definition metadata honoured for time-window partitions:
     delta_partition_by  optional list of columns to physically partition the Delta table by
     mode                "overwrite" (default, replaces the window) or "append" (adds rows to it)
     custom_metadata     commit metadata (also configurable on the IO manager)
+
+Output (runtime) metadata honoured on overwrite, ``{"column": …, "values": [...]}``:
+    delta_keep_rows     replace the window except these rows
+    delta_replace_rows  replace only these rows of the window (the others stay as they are)
 """
 
 import datetime as dt
@@ -88,7 +92,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
         if not partitioned:
             write = _overwrite_table  # the stock path logs a stats error with deltalake 1.x
         elif mode == "overwrite":
-            write = functools.partial(_overwrite_window, keep=_keep_clause(_keep_rows(context)))
+            write = functools.partial(_overwrite_window, rows=_row_scope(context))
         else:
             write = _append_to_window
         data = df.to_arrow()  # a table, not a reader, so that a retry can write it again
@@ -112,7 +116,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
     ) -> Mapping[str, Any]:
         """Write a stream of record batches as one commit, holding one batch in memory at a time.
 
-        Long range runs (a backfill of many hours) stream hour by hour. The batches are also spooled to
+        Long range runs (a backfill of many hours) stream batch by batch. The batches are also spooled to
         a temporary local file, so a commit conflict is retried like a DataFrame's.
         """
         if not _has_time_window(table_slice):
@@ -120,7 +124,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
         mode, write_options = _write_settings(context, connection)
         if mode != "overwrite":
             raise ValueError("Streamed outputs replace their window: use mode 'overwrite'")
-        keep = _keep_clause(_keep_rows(context))
+        rows = _row_scope(context)
         _ensure_table(connection, reader.schema, write_options)
         with tempfile.TemporaryDirectory(prefix="osipi-spool-") as folder:
             spool = _Spool(reader, Path(folder) / "window.arrows")
@@ -129,7 +133,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
             def write() -> None:
                 # The first attempt streams the source (and tees it to disk); a retry replays the spool.
                 data = next(attempts, None) or spool.replay()
-                _overwrite_window(data, table_slice, connection, write_options, keep)
+                _overwrite_window(data, table_slice, connection, write_options, rows)
 
             try:
                 _commit_with_retries(write, connection, context)
@@ -177,24 +181,36 @@ class _PyArrowTableHandler(DeltaLakePyArrowTypeHandler):
         return [pa.Table, ds.Dataset]
 
 
-def _keep_rows(context: OutputContext) -> dict | None:
-    """Rows of the window this write must leave alone, from the output's runtime metadata.
+# Output metadata that narrows "replace the window" to some of its rows, as a clause added to the predicate.
+_ROW_SCOPES = {
+    # the window except these rows: e.g. the history of PI points deleted from the server (unreadable now)
+    "delta_keep_rows": "NOT ({column} IN ({values}))",
+    # only these rows of the window: e.g. the history of PI points that just appeared, other tags untouched
+    "delta_replace_rows": "{column} IN ({values})",
+}
 
-    ``Output(df, metadata={"delta_keep_rows": {"column": "tag_webid", "values": [...]}})`` narrows
-    "replace the window" to "replace the window except these rows" — e.g. the history of PI points
-    that were deleted from the server and so cannot be read again.
+
+def _row_scope(context: OutputContext) -> str:
+    """`` AND …`` clauses from the output's runtime metadata, e.g.
+    ``Output(df, metadata={"delta_replace_rows": {"column": "tag_webid", "values": [...]}})``.
+
+    An empty ``delta_keep_rows`` keeps nothing (no clause); an empty ``delta_replace_rows`` replaces
+    nothing (``1 = 0``: delta-rs then rejects any row written).
     """
-    keep = (context.output_metadata or {}).get("delta_keep_rows")
-    keep = getattr(keep, "value", keep)  # a JsonMetadataValue once Dagster normalised it
-    return keep if keep and keep.get("values") else None
-
-
-def _keep_clause(keep: dict | None) -> str:
-    if not keep:
-        return ""
-    column = '"' + keep["column"].replace('"', '""') + '"'
-    values = ", ".join(f"'{escape_sql_string_literal(str(v))}'" for v in keep["values"])
-    return f" AND NOT ({column} IN ({values}))"
+    clauses = []
+    for key, template in _ROW_SCOPES.items():
+        scope = (context.output_metadata or {}).get(key)
+        scope = getattr(scope, "value", scope)  # a JsonMetadataValue once Dagster normalised it
+        if not scope:
+            continue
+        values = scope.get("values") or []
+        if not values:
+            clauses.append("" if key == "delta_keep_rows" else " AND 1 = 0")
+            continue
+        column = '"' + scope["column"].replace('"', '""') + '"'
+        literals = ", ".join(f"'{escape_sql_string_literal(str(v))}'" for v in values)
+        clauses.append(" AND " + template.format(column=column, values=literals))
+    return "".join(clauses)
 
 
 def _has_time_window(table_slice: TableSlice) -> bool:
@@ -314,16 +330,17 @@ def _overwrite_window(
     table_slice: TableSlice,
     connection: TableConnection,
     write_options: dict[str, Any],
-    keep: str = "",
+    rows: str = "",
 ) -> None:
-    """Replace the window's rows; delta-rs rejects rows outside the predicate, even on creation.
+    """Replace the window's rows (those ``rows`` selects, see ``_row_scope``); delta-rs rejects rows
+    outside the predicate, even on creation.
 
     An empty frame means "the window has no rows now", so it deletes them rather than keeping
     stale ones. An empty stream does the same through the overwrite itself: its predicate removes
     the window's rows.
     """
     table = _open_table(connection)
-    predicate = _sql_predicate(table_slice.partition_dimensions or [], table.schema()) + keep
+    predicate = _sql_predicate(table_slice.partition_dimensions or [], table.schema()) + rows
     if isinstance(data, pa.Table) and data.num_rows == 0:
         table.delete(predicate, commit_properties=write_options["commit_properties"])
         return
