@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import polars as pl
 from dagster import (
     DefaultSensorStatus,
+    PartitionKeyRange,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
@@ -62,6 +63,16 @@ def lookback_range(now: float, hours: int) -> tuple[str, str] | None:
     return (keys[0], keys[-1]) if keys else None
 
 
+def all_loaded(instance, window: tuple[str, str]) -> bool:
+    """Whether every hour of ``window`` is a materialised ``pi_timeseries`` partition.
+
+    Only then may the look-back replace just the new tags' rows: a run marks its hours loaded, so a tag-scoped
+    run over an hour never loaded for the other tags would leave those tags missing behind a green partition.
+    """
+    keys = hourly_partitions.get_partition_keys_in_range(PartitionKeyRange(*window))
+    return set(keys) <= instance.get_materialized_partitions(pi_timeseries.key)
+
+
 @sensor(
     name="pi_new_tags_sensor",
     minimum_interval_seconds=300,
@@ -94,7 +105,7 @@ def pi_new_tags_sensor(context: SensorEvaluationContext, pi: PIWebAPIResource, l
     if window:
         selection.append(pi_timeseries.key)
         tags |= {"dagster/asset_partition_range_start": window[0], "dagster/asset_partition_range_end": window[1]}
-        if len(new) <= MAX_ONLY_TAGS:
+        if len(new) <= MAX_ONLY_TAGS and all_loaded(context.instance, window):
             tags[ONLY_TAGS_RUN_TAG] = " ".join(sorted(new))
     return SensorResult(
         run_requests=[RunRequest(run_key=f"points-{change_id}", asset_selection=selection, tags=tags)],

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 from dagster import (
+    AssetMaterialization,
     DagsterInstance,
     SensorResult,
     SkipReason,
@@ -161,6 +162,14 @@ def test_new_tags_cost_what_they_add(tmp_path, monkeypatch):
             resources = build_resources(pi, str(tmp_path))
             load(resources, at(12))  # the hourly 12:00 load ran before the sensor noticed: old catalog, old tags
             history_before = table(tmp_path)
+            # An hour of the look-back never loaded for the old tags: the sensor reloads every tag, so the run
+            # cannot mark that hour loaded with only the new tags' rows in it.
+            with build_sensor_context(instance=instance, resources=resources, cursor=first.cursor) as context:
+                assert "osipi/only_tags" not in new_tags.pi_new_tags_sensor(context).run_requests[0].tags
+            for loaded_hour in (at(11), at(12)):  # what the two loads above recorded in a real instance
+                instance.report_runless_asset_event(
+                    AssetMaterialization("pi_timeseries", partition=hour_key(loaded_hour))
+                )
             with build_sensor_context(instance=instance, resources=resources, cursor=first.cursor) as context:
                 second = new_tags.pi_new_tags_sensor(context)
             request = second.run_requests[0]
