@@ -40,7 +40,7 @@ import polars as pl
 from osipi_dagster.pi.client import PIWebAPIClient
 from osipi_dagster.pi.errors import PIStreamErrors, PIWebAPIError
 from osipi_dagster.pi.time_window import Window
-from osipi_dagster.pi.transports import TRANSPORTS, StreamResult, StreamsTransport
+from osipi_dagster.pi.transports import TRANSPORTS, StreamResult, StreamsTransport, cut_into_chunks
 from osipi_dagster.pi.values import RAW_SCHEMA, UTC_TIMESTAMP, ValueColumns
 from osipi_dagster.pi.webids import tag_label
 
@@ -161,15 +161,9 @@ class BatchController:
 
     def chunks(self, webids: list[str], window: Window) -> list[list[str]]:
         """Consecutive chunks of at most ``streams_per_request`` streams, each small enough to send."""
-        chunks, size, i = [], self._chunk_size(), 0
-        while i < len(webids):
-            chunk = webids[i : i + size]
-            while len(chunk) > 1 and not self._transport.fits(chunk, window, self._max_count(len(chunk))):
-                chunk = chunk[: len(chunk) * 3 // 4]
-            chunks.append(chunk)
-            size = len(chunk)  # every WebId costs about the same: later chunks start at the size that fit
-            i += size
-        return chunks
+        return cut_into_chunks(
+            webids, self._chunk_size(), lambda chunk: self._transport.fits(chunk, window, self._max_count(len(chunk)))
+        )
 
     def _chunk_size(self) -> int:
         """Streams per request: as configured, fewer once the server announced a lower limit."""
