@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_extraction.py                      # 100, 1,000, 10,000, 30,000 tags
     .venv/bin/python benchmarks/bench_extraction.py --tags 100,1000      # a quick run
+    .venv/bin/python benchmarks/bench_extraction.py --tags 1000 --latency-ms 0,20 --modes sequential,batch,streamsets
 
 For each tag count a fresh mock (``python -m mock_pi --workers 2``, its own processes) serves the plant,
 and each measurement runs in a child process of its own, so its peak RSS is its own:
@@ -16,6 +17,9 @@ Reported: HTTP requests, bytes received (on the wire: the mock gzips), seconds, 
 seconds of the client process, and the mock's CPU seconds during the measurement. Client + mock CPU over
 the cores is the floor for the wall time on this machine; seconds well above it mean waiting (or other
 work on the machine: the load average at start is recorded).
+``--latency-ms 0,20`` repeats every measurement against a mock that answers each request that many
+milliseconds late (the mock's ``--latency-ms``; a real PI Web API takes tens of milliseconds per call), so
+one run compares the modes on a local mock and at a realistic latency.
 Writes ``bench_extraction.md``, ``.json`` and ``.png`` to ``--out`` (default ``benchmarks/results/``).
 """
 
@@ -196,14 +200,15 @@ def table(rows: list[dict], info: dict, command: str) -> str:
         f"load average {info['load_average_at_start']} at start",
         f"Command: `{command}`",
         "",
-        "| tags | mode | points | requests | MB received | seconds | points/s | peak RSS MB | client CPU s "
-        "| mock CPU s |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| tags | latency ms | mode | points | requests | MB received | seconds | points/s | peak RSS MB "
+        "| client CPU s | mock CPU s |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         mb = f"{r['bytes'] / 1e6:,.1f}" if r.get("bytes") is not None else "–"
         lines.append(
-            f"| {r['tags']:,} | {r['mode']} | {r['points']:,} | {r['requests']:,} | {mb} | "
+            f"| {r['tags']:,} | {r.get('latency_ms', 0):g} | {r['mode']} | {r['points']:,} | {r['requests']:,} | "
+            f"{mb} | "
             f"{r['seconds']:.2f} | {r['points'] / r['seconds']:,.0f} | {r['peak_rss_mb']:,.0f} | "
             f"{r['client_cpu_seconds']:.1f} | {r['mock_cpu_seconds']:.1f} |"
         )
@@ -212,17 +217,18 @@ def table(rows: list[dict], info: dict, command: str) -> str:
 
 
 def speedups(rows: list[dict]) -> list[str]:
-    """Batch and stream sets against sequential: how many times fewer requests, how many times faster."""
+    """Batch and stream sets against sequential (same tags, same latency): how many times fewer requests,
+    how many times faster."""
     out = []
-    by = {(r["tags"], r["mode"]): r for r in rows}
-    for tags in sorted({r["tags"] for r in rows}):
-        base = by.get((tags, "sequential"))
+    by = {(r["tags"], r.get("latency_ms", 0), r["mode"]): r for r in rows}
+    for tags, latency in sorted({(r["tags"], r.get("latency_ms", 0)) for r in rows}):
+        base = by.get((tags, latency, "sequential"))
         for mode in ("batch", "streamsets"):
-            r = by.get((tags, mode))
+            r = by.get((tags, latency, mode))
             if base and r:
                 out.append(
-                    f"- {tags:,} tags, {mode}: {base['requests'] / r['requests']:,.0f}× fewer requests, "
-                    f"{base['seconds'] / r['seconds']:.1f}× faster than sequential"
+                    f"- {tags:,} tags at {latency:g} ms latency, {mode}: {base['requests'] / r['requests']:,.0f}× "
+                    f"fewer requests, {base['seconds'] / r['seconds']:.1f}× faster than sequential"
                 )
     return out
 
@@ -234,14 +240,19 @@ def chart(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for mode in MODES:
-        points = sorted((r["tags"], r) for r in rows if r["mode"] == mode)
-        if not points:
-            continue
-        tags = [t for t, _ in points]
-        if mode != "dagster":
-            axes[0].plot(tags, [r["requests"] for _, r in points], marker="o", label=mode)
-        axes[1].plot(tags, [r["seconds"] for _, r in points], marker="o", label=mode)
+    latencies = sorted({r.get("latency_ms", 0) for r in rows})
+    styles = ["-", "--", ":", "-."]
+    for number, mode in enumerate(MODES):
+        color = f"C{number}"
+        for latency, style in zip(latencies, styles):
+            points = sorted((r["tags"], r) for r in rows if r["mode"] == mode and r.get("latency_ms", 0) == latency)
+            if not points:
+                continue
+            tags = [t for t, _ in points]
+            if mode != "dagster" and latency == latencies[0]:  # requests do not depend on the latency
+                axes[0].plot(tags, [r["requests"] for _, r in points], marker="o", color=color, label=mode)
+            label = f"{mode}, {latency:g} ms" if len(latencies) > 1 else mode
+            axes[1].plot(tags, [r["seconds"] for _, r in points], style, marker="o", color=color, label=label)
     for ax, title in zip(axes, ("HTTP requests", "seconds")):
         ax.set(xscale="log", yscale="log", xlabel="tags (1 hour each)", title=title)
         ax.grid(True, which="both", alpha=0.3)
@@ -259,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--streams-per-request", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     parser.add_argument("--dagster-transport", default="streamsets", choices=("streamsets", "batch"))
+    parser.add_argument("--latency-ms", default="0", help="comma-separated per-request mock latencies (ms)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--options", help=argparse.SUPPRESS)
@@ -279,16 +291,25 @@ def main(argv: list[str] | None = None) -> None:
     info = machine()
     command = "python benchmarks/bench_extraction.py " + " ".join(argv if argv is not None else sys.argv[1:])
     rows = []
-    for tags in [int(t) for t in args.tags.split(",")]:
+    latencies = [float(x) for x in args.latency_ms.split(",") if x]
+    for tags, latency in [(int(t), ms) for t in args.tags.split(",") for ms in latencies]:
         with running_mock(
-            "--tags", str(tags), "--now", NOW.isoformat(), "--workers", str(args.workers), startup_timeout=120
+            *("--tags", str(tags), "--now", NOW.isoformat(), "--workers", str(args.workers)),
+            *("--latency-ms", f"{latency:g}"),
+            startup_timeout=120,
         ) as server:
             mock = psutil.Process(server.process.pid)
             for mode in modes:
-                result = {"tags": tags, "mode": mode, **run_child(mode, server.url, options, mock)}
+                result = {
+                    "tags": tags,
+                    "latency_ms": latency,
+                    "mode": mode,
+                    **run_child(mode, server.url, options, mock),
+                }
                 rows.append(result)
                 print(
-                    f"{tags:>6,} tags  {mode:<10}  {result['points']:>10,} points  {result['requests']:>6,} "
+                    f"{tags:>6,} tags  {latency:>3g} ms  {mode:<10}  {result['points']:>10,} points  "
+                    f"{result['requests']:>6,} "
                     f"requests  {result['seconds']:7.2f} s  {result['peak_rss_mb']:7,.0f} MB RSS  "
                     f"CPU client {result['client_cpu_seconds']:.1f} s, mock {result['mock_cpu_seconds']:.1f} s",
                     flush=True,

@@ -65,7 +65,11 @@ class MockFaults:
         httpx.post(self.url, json=settings).raise_for_status()
 
     def counters(self) -> dict:
-        return httpx.get(self.url).json()["Counters"]
+        return self.state()["Counters"]
+
+    def state(self) -> dict:
+        """Settings, fault counters and ``Requests`` (every PI request served so far)."""
+        return httpx.get(self.url).json()
 
 
 def load_af(url: str, root, instance: DagsterInstance) -> dict:

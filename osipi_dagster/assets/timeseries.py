@@ -24,13 +24,22 @@ from osipi_dagster.automation import hourly_settle_condition
 from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.pi.errors import PIWebAPIError
-from osipi_dagster.resources.delta_io_manager import KEEP_ROWS_SCHEMA_KEY
+from osipi_dagster.resources.delta_io_manager import ROW_SCOPE_SCHEMA_KEY
 from osipi_dagster.resources.lakehouse import DeltaLakehouse
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.settings import get_settings
 from osipi_dagster.transforms.timeseries import TIMESERIES_SCHEMA, timeseries_frame
 
 ARROW_SCHEMA = pl.DataFrame(schema=TIMESERIES_SCHEMA).to_arrow().schema
+# Run tag (space-separated WebIds) that limits a run to these tags: pi_new_tags_sensor loads new points' recent
+# hours without reading or rewriting the other tags' rows.
+ONLY_TAGS_RUN_TAG = "osipi/only_tags"
+
+
+def only_tags(run_tags: dict[str, str]) -> set[str] | None:
+    """The WebIds a run is limited to, or None: every active tag."""
+    text = run_tags.get(ONLY_TAGS_RUN_TAG)
+    return set(text.split()) if text is not None else None
 
 
 def hour_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
@@ -42,22 +51,38 @@ def hour_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetim
     return windows
 
 
-def hour_facts(frame: pl.DataFrame, controller: BatchController, before: dict, began: float) -> dict:
-    """What loading one hour took and gave, as numbers worth plotting per partition.
+# Rows converted and handed to the Delta writer at once: large enough that polars' and Arrow's fixed cost per
+# call vanishes, small enough (~25 MB) that memory stays flat however many tags and hours a run reads.
+ROWS_PER_BATCH = 250_000
 
-    ``before`` is :func:`load_counters` taken just before the hour was read."""
+
+def _gathered(frames: Iterator[pl.DataFrame], rows: int) -> Iterator[pl.DataFrame]:
+    """Consecutive frames concatenated into frames of at least ``rows`` rows (the last one may be smaller)."""
+    pending: list[pl.DataFrame] = []
+    for frame in frames:
+        pending.append(frame)
+        if sum(f.height for f in pending) >= rows:
+            yield pl.concat(pending)
+            pending = []
+    if pending:
+        yield pl.concat(pending)
+
+
+def hour_facts(values: int, good: int, tags: int, controller: BatchController, before: dict, began: float) -> dict:
+    """What loading one hour took and gave (values read, Good ones, tags with values), as numbers worth
+    plotting per partition. ``before`` is :func:`load_counters` taken just before the hour was read."""
     now = load_counters(controller)
     seconds = time.perf_counter() - began
     return {
-        "dagster/partition_row_count": frame.height,
-        "tags_with_values": frame["tag_webid"].n_unique(),
-        "share_good": round(frame["good"].mean(), 4) if frame.height else 0.0,
+        "values_read": values,
+        "tags_with_values": tags,
+        "share_good": round(good / values, 4) if values else 0.0,
         "pi_requests": now["requests"] - before["requests"],
         "megabytes_received": round((now["bytes"] - before["bytes"]) / 1e6, 3),
         "request_retries": now["retries"] - before["retries"],
         "paged_streams": now["paged"] - before["paged"],
         "seconds": round(seconds, 3),
-        "values_per_second": round(frame.height / seconds) if seconds > 0 else 0,
+        "values_per_second": round(values / seconds) if seconds > 0 else 0,
     }
 
 
@@ -78,7 +103,8 @@ def timeseries_batches(
     log,
     loaded: list[dict] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Read and convert one hour at a time, so a 90-day range run holds one hour in memory.
+    """Read, convert and hand on ``ROWS_PER_BATCH`` values at a time: a run holds a few batches in memory,
+    not an hour (each batch holds whole streams, so its ``sequence`` numbers are final).
 
     Appends each hour's :func:`hour_facts` to ``loaded`` once the hour is read. A PI error that retrying
     cannot fix (credentials, certificate, a wrong URL or request) ends the run without the step retries
@@ -87,11 +113,16 @@ def timeseries_batches(
     try:
         for number, (start, end) in enumerate(windows, 1):
             before, began = load_counters(controller), time.perf_counter()
-            frame = timeseries_frame(controller.extract(webids, start, end), tags)
+            values, good, tags_seen = 0, 0, set()
+            for raw in _gathered(controller.extract_chunks(webids, start, end), ROWS_PER_BATCH):
+                frame = timeseries_frame(raw, tags)
+                values += frame.height
+                good += int(frame["good"].sum())
+                tags_seen.update(frame["tag_webid"].unique().to_list())
+                yield from frame.to_arrow().cast(ARROW_SCHEMA).to_batches()
             if loaded is not None:
-                loaded.append(hour_facts(frame, controller, before, began))
-            log.info(f"{start:%Y-%m-%d %H:%M} ({number}/{len(windows)}): {frame.height:,} values")
-            yield from frame.to_arrow().cast(ARROW_SCHEMA).to_batches()
+                loaded.append(hour_facts(values, good, len(tags_seen), controller, before, began))
+            log.info(f"{start:%Y-%m-%d %H:%M} ({number}/{len(windows)}): {values:,} values")
     except PIWebAPIError as error:
         if error.transient:
             raise
@@ -117,14 +148,10 @@ def rows_per_hour(table: pl.LazyFrame | None, start: datetime, end: datetime) ->
     return dict(zip(counts["hour"], counts["rows"]))
 
 
-def keep_rows_schema(tag_webids: list[str]) -> pa.Schema:
-    """The stream's schema, telling the IO manager to leave these tags' rows of the window alone.
-
-    Carried by the stream rather than by output metadata, which Dagster records on every materialisation."""
-    if not tag_webids:
-        return ARROW_SCHEMA
-    keep = {"column": "tag_webid", "values": tag_webids}
-    return ARROW_SCHEMA.with_metadata({KEEP_ROWS_SCHEMA_KEY: json.dumps(keep)})
+def row_scope_schema(scope: dict) -> pa.Schema:
+    """The stream's schema carrying its row scope (``delta_keep_rows`` / ``delta_replace_rows``, see the IO
+    manager), which Dagster does not record, unlike output metadata."""
+    return ARROW_SCHEMA.with_metadata({ROW_SCOPE_SCHEMA_KEY: json.dumps(scope)})
 
 
 # Hours per backfill run (OSIPI_BACKFILL_PARTITIONS_PER_RUN); 0 = the whole selected range in one run.
@@ -137,7 +164,7 @@ PARTITIONS_PER_RUN = get_settings().backfill_partitions_per_run
     partitions_def=hourly_partitions,
     # A backfill is split into runs of OSIPI_BACKFILL_PARTITIONS_PER_RUN hours (production: 24) that a launcher
     # can spread over workers: each commits on its own and a failure costs one chunk. 0 (the default) = one run
-    # per range, which `dagster asset materialize --partition-range` requires. A run streams hour by hour.
+    # per range, which `dagster asset materialize --partition-range` requires. A run streams in batches.
     backfill_policy=BackfillPolicy.multi_run(PARTITIONS_PER_RUN) if PARTITIONS_PER_RUN else BackfillPolicy.single_run(),
     # A conflicting concurrent commit or a transient PI outage: run the step again.
     retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
@@ -153,7 +180,8 @@ def pi_timeseries(
 
     The window's rows are replaced as one Delta commit, complete or not at all: a tag that cannot be
     read fails the run, naming the tag. Rows of points since removed from PI are kept (they can no
-    longer be read, and their history stays).
+    longer be read, and their history stays). A run tagged ``osipi/only_tags`` (new points found by
+    ``pi_new_tags_sensor``) reads and replaces only those tags' rows of the window.
 
     A range run's materialisation cannot carry per-partition figures (Dagster copies it onto every partition
     of the range), so after the commit each hour gets an observation with its own row count and load facts.
@@ -167,19 +195,35 @@ def pi_timeseries(
         )
     windows = hour_windows(window.start, window.end)
     active = pi_tag_catalog.filter(pl.col("is_active"))
-    removed = pi_tag_catalog.filter(~pl.col("is_active"))["webid"].to_list()
-    context.log.info(
-        f"Loading {len(windows)} hour(s) of {active.height:,} tags ({len(removed)} removed tags' history kept)"
-    )
+    only = only_tags(context.run.tags)
+    if only is None:
+        removed = pi_tag_catalog.filter(~pl.col("is_active"))["webid"].to_list()
+        scope = {"delta_keep_rows": {"column": "tag_webid", "values": removed}}
+        context.log.info(
+            f"Loading {len(windows)} hour(s) of {active.height:,} tags ({len(removed)} removed tags' history kept)"
+        )
+    else:
+        active = active.filter(pl.col("webid").is_in(only))
+        scope = {"delta_replace_rows": {"column": "tag_webid", "values": active["webid"].to_list()}}
+        context.log.info(
+            f"Loading {len(windows)} hour(s) of only {active.height:,} tags (run tag {ONLY_TAGS_RUN_TAG}, "
+            f"{len(only):,} listed); other tags' rows stay as they are"
+        )
     loaded: list[dict] = []
-    previous = rows_per_hour(lakehouse.scan("bronze", "pi_timeseries"), window.start, window.end)
+    before = rows_per_hour(lakehouse.scan("bronze", "pi_timeseries"), window.start, window.end)
     batches = timeseries_batches(pi.batch_controller(progress=context.log.debug), active, windows, context.log, loaded)
-    # The IO manager writes the stream when this output is yielded; the observations follow the commit.
-    yield Output(
-        pa.RecordBatchReader.from_batches(keep_rows_schema(removed), batches), metadata={"tags": active.height}
-    )
+    # The IO manager writes the stream when this output is yielded; the observations follow the commit. The
+    # row scope travels in the stream's schema: output metadata would record every WebId on the materialisation.
+    yield Output(pa.RecordBatchReader.from_batches(row_scope_schema(scope), batches), metadata={"tags": active.height})
+    # Each hour's rows counted in the table after the commit: true also when a run replaced some tags' rows only.
+    after = rows_per_hour(lakehouse.scan("bronze", "pi_timeseries"), window.start, window.end)
     for key, (start, _), facts in zip(context.partition_keys, windows, loaded, strict=True):
-        # Late data made visible: how many rows this load added (or removed) against the previous one.
-        changed = facts["dagster/partition_row_count"] - previous.get(start, 0)
-        metadata = {**facts, "tags": active.height, "rows_changed_since_previous_load": changed}
+        rows = after.get(start, 0)
+        metadata = {
+            "dagster/partition_row_count": rows,
+            **facts,
+            "tags": active.height,
+            # Late data made visible: how many rows this load added (or removed) against the previous one.
+            "rows_changed_since_previous_load": rows - before.get(start, 0),
+        }
         yield AssetObservation(asset_key=context.asset_key, partition=key, metadata=metadata)

@@ -16,8 +16,9 @@ How a window ``[start, end)`` is read:
    fails, the whole window fails with :class:`PIStreamErrors` naming the tags and PI's error — never a
    silent partial window.
 
-Each chunk's JSON becomes a columnar frame as soon as it arrives, so memory holds the window's values
-once, in Arrow, plus at most ``max_concurrency`` chunks of decoded JSON.
+Each chunk's JSON becomes a columnar frame as soon as it arrives; ``extract_chunks`` hands the frames on
+one by one (``pi_timeseries`` writes them straight into the Delta commit), so memory holds a few chunks'
+values, not the window's; ``extract`` gathers them into one frame.
 
 PI's ``Inside`` boundary includes both ends; values stamped exactly at ``end`` belong to the next window
 and are dropped here, so adjacent windows never share a row.
@@ -39,8 +40,8 @@ import polars as pl
 from osipi_dagster.pi.client import PIWebAPIClient
 from osipi_dagster.pi.errors import PIStreamErrors, PIWebAPIError
 from osipi_dagster.pi.time_window import Window
-from osipi_dagster.pi.transports import TRANSPORTS, StreamResult, StreamsTransport
-from osipi_dagster.pi.values import RAW_SCHEMA, ValueColumns
+from osipi_dagster.pi.transports import TRANSPORTS, StreamResult, StreamsTransport, cut_into_chunks
+from osipi_dagster.pi.values import RAW_SCHEMA, UTC_TIMESTAMP, ValueColumns
 from osipi_dagster.pi.webids import tag_label
 
 log = logging.getLogger(__name__)
@@ -120,42 +121,49 @@ class BatchController:
 
     def extract(self, webids: Sequence[str], start: datetime, end: datetime) -> pl.DataFrame:
         """All recorded values of ``webids`` with ``start <= timestamp < end`` (RAW_SCHEMA columns)."""
+        frames = list(self.extract_chunks(webids, start, end))
+        return pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=RAW_SCHEMA)
+
+    def extract_chunks(self, webids: Sequence[str], start: datetime, end: datetime) -> Iterator[pl.DataFrame]:
+        """The same values, one frame per request as it completes, so that a caller can convert and write
+        them on without holding the window. A frame holds whole streams (every value of its tags).
+
+        Streams that failed raise :class:`PIStreamErrors` after the last frame: a writer consuming the
+        frames must commit only once the iterator is exhausted.
+        """
         began = time.perf_counter()
         webids = list(dict.fromkeys(webids))  # a tag listed twice must not be loaded twice
         window = Window.of(start, end)
         chunks = self.chunks(webids, window)
         label = f"{window.start}..{window.end}"
-        frames: list[pl.DataFrame] = []
         failures: dict[str, str] = {}
+        rows = 0
+        before_end = pl.col("timestamp") < pl.lit(end, dtype=UTC_TIMESTAMP)  # built once: a literal costs
         for done, chunk in enumerate(self._run(chunks, window), 1):
-            frames.append(chunk.frame)
             failures.update(chunk.failures)
             self.stats.paged_streams += chunk.paged
             self.stats.retried_streams += chunk.retried
             self.stats.split_chunks += chunk.splits
+            frame = chunk.frame.filter(before_end)
+            rows += frame.height
             if done == len(chunks) or done % max(1, len(chunks) // 10) == 0:
-                self.progress(f"{label}: {done}/{len(chunks)} requests, {sum(f.height for f in frames):,} values")
+                self.progress(f"{label}: {done}/{len(chunks)} requests, {rows:,} values")
+            if frame.height:
+                paused = time.perf_counter()
+                yield frame
+                began += time.perf_counter() - paused  # the caller's time is not extraction time
         if failures:
             raise PIStreamErrors({tag_label(w): msg for w, msg in failures.items()}, label)
-        result = pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=RAW_SCHEMA)
-        result = result.filter(pl.col("timestamp") < end)  # once here: polars has a fixed cost per call
         self.stats.streams += len(webids)
-        self.stats.rows += result.height
+        self.stats.rows += rows
         self.stats.chunks += len(chunks)
         self.stats.seconds += time.perf_counter() - began
-        return result
 
     def chunks(self, webids: list[str], window: Window) -> list[list[str]]:
         """Consecutive chunks of at most ``streams_per_request`` streams, each small enough to send."""
-        chunks, size, i = [], self._chunk_size(), 0
-        while i < len(webids):
-            chunk = webids[i : i + size]
-            while len(chunk) > 1 and not self._transport.fits(chunk, window, self._max_count(len(chunk))):
-                chunk = chunk[: len(chunk) * 3 // 4]
-            chunks.append(chunk)
-            size = len(chunk)  # every WebId costs about the same: later chunks start at the size that fit
-            i += size
-        return chunks
+        return cut_into_chunks(
+            webids, self._chunk_size(), lambda chunk: self._transport.fits(chunk, window, self._max_count(len(chunk)))
+        )
 
     def _chunk_size(self) -> int:
         """Streams per request: as configured, fewer once the server announced a lower limit."""

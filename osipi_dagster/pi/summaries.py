@@ -23,7 +23,7 @@ import polars as pl
 from osipi_dagster.pi.client import PIWebAPIClient, error_text, items_of
 from osipi_dagster.pi.errors import PIStreamErrors, PIWebAPIError
 from osipi_dagster.pi.time_window import pi_time
-from osipi_dagster.pi.transports import MAX_URL_LENGTH
+from osipi_dagster.pi.transports import MAX_URL_LENGTH, cut_into_chunks
 from osipi_dagster.pi.values import RAW_SCHEMA, UTC_TIMESTAMP, VALUE_FIELDS, ValueColumns, parse_pi_timestamps
 from osipi_dagster.pi.webids import short_webid, tag_label
 
@@ -138,15 +138,7 @@ class StreamSetReader:
         under the URL budget."""
         limit = self.client.items_limit(self.max_items_per_call)  # a lower limit the server announced wins
         size = max(1, min(self.streams_per_request, limit // max(1, items_per_stream)))
-        out, i = [], 0
-        while i < len(webids):
-            chunk = webids[i : i + size]
-            while len(chunk) > 1 and len(self._url(operation, chunk, params)) > MAX_URL_LENGTH:
-                chunk = chunk[: len(chunk) * 3 // 4]
-            out.append(chunk)
-            size = len(chunk)
-            i += size
-        return out
+        return cut_into_chunks(webids, size, lambda chunk: len(self._url(operation, chunk, params)) <= MAX_URL_LENGTH)
 
     def _read(
         self, operation: str, webids: Sequence[str], params: list, items_per_stream: int, label: str

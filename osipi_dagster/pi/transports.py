@@ -35,6 +35,21 @@ MAX_URL_LENGTH = 8_000
 MAX_REQUEST_BYTES = 4_000_000
 
 
+def cut_into_chunks(webids: list[str], size: int, fits: Callable[[list[str]], bool]) -> list[list[str]]:
+    """Consecutive chunks of at most ``size`` WebIds, each shrunk until one request for it ``fits``.
+
+    Every WebId costs about the same, so later chunks start at the size that fit (one trial per chunk)."""
+    chunks, i = [], 0
+    while i < len(webids):
+        chunk = webids[i : i + size]
+        while len(chunk) > 1 and not fits(chunk):
+            chunk = chunk[: len(chunk) * 3 // 4]
+        chunks.append(chunk)
+        size = len(chunk)
+        i += size
+    return chunks
+
+
 @dataclass
 class StreamResult:
     """Values of one stream from one request, or the error PI reported for it."""

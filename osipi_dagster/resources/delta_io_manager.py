@@ -23,6 +23,10 @@ Asset definition metadata honoured for time-window partitions:
     delta_partition_by  optional list of columns to physically partition the Delta table by
     mode                "overwrite" (default, replaces the window) or "append" (adds rows to it)
     custom_metadata     commit metadata (also configurable on the IO manager)
+
+Output (runtime) metadata honoured on overwrite, ``{"column": …, "values": [...]}``:
+    delta_keep_rows     replace the window except these rows
+    delta_replace_rows  replace only these rows of the window (the others stay as they are)
 """
 
 import datetime as dt
@@ -53,10 +57,10 @@ from deltalake import CommitProperties, DeltaTable, Schema, WriterProperties, wr
 from deltalake.exceptions import CommitFailedError
 from deltalake.schema import PrimitiveType
 
-__all__ = ["KEEP_ROWS_SCHEMA_KEY", "WindowedDeltaLakePolarsIOManager", "WindowedDeltaLakePolarsTypeHandler"]
+__all__ = ["ROW_SCOPE_SCHEMA_KEY", "WindowedDeltaLakePolarsIOManager", "WindowedDeltaLakePolarsTypeHandler"]
 
-# Arrow schema metadata key of a streamed output: rows of the window the overwrite leaves alone (see _keep_rows).
-KEEP_ROWS_SCHEMA_KEY = "osipi.delta_keep_rows"
+# Arrow schema metadata key of a streamed output: {"delta_keep_rows" | "delta_replace_rows": …} (see _row_scope).
+ROW_SCOPE_SCHEMA_KEY = "osipi.delta_row_scope"
 
 # Each conflict means another writer committed, so retries make progress; enough attempts for
 # dozens of concurrent writers on overlapping files, the backoff doubling up to a few seconds.
@@ -80,7 +84,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
         if isinstance(obj, pa.RecordBatchReader):
             return self._handle_stream(context, table_slice, obj, connection)
         df = obj.collect() if isinstance(obj, pl.LazyFrame) else obj
-        metadata = _row_count_metadata(context, df.height)
+        metadata = _row_count_metadata(context, df.height, _row_scope(context))
         partitioned = bool(table_slice.partition_dimensions)
         if (partitioned and not _has_time_window(table_slice)) or (not partitioned and _stock_mode(context)):
             super().handle_output(context, table_slice, df, connection)
@@ -90,7 +94,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
         if not partitioned:
             write = _overwrite_table  # the stock path logs a stats error with deltalake 1.x
         elif mode == "overwrite":
-            write = functools.partial(_overwrite_window, keep=_keep_clause(_keep_rows(context, None)))
+            write = functools.partial(_overwrite_window, rows=_row_scope(context))
         else:
             write = _append_to_window
         data = df.to_arrow()  # a table, not a reader, so that a retry can write it again
@@ -114,7 +118,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
     ) -> Mapping[str, Any]:
         """Write a stream of record batches as one commit, holding one batch in memory at a time.
 
-        Long range runs (a backfill of many hours) stream hour by hour. The batches are also spooled to
+        Long range runs (a backfill of many hours) stream batch by batch. The batches are also spooled to
         a temporary local file, so a commit conflict is retried like a DataFrame's.
         """
         if not _has_time_window(table_slice):
@@ -122,7 +126,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
         mode, write_options = _write_settings(context, connection)
         if mode != "overwrite":
             raise ValueError("Streamed outputs replace their window: use mode 'overwrite'")
-        keep = _keep_clause(_keep_rows(context, reader.schema))
+        rows = _row_scope(context, reader.schema)
         reader = pa.RecordBatchReader.from_batches(reader.schema.remove_metadata(), reader)
         _ensure_table(connection, reader.schema, write_options)
         with tempfile.TemporaryDirectory(prefix="osipi-spool-") as folder:
@@ -132,7 +136,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
             def write() -> None:
                 # The first attempt streams the source (and tees it to disk); a retry replays the spool.
                 data = next(attempts, None) or spool.replay()
-                _overwrite_window(data, table_slice, connection, write_options, keep)
+                _overwrite_window(data, table_slice, connection, write_options, rows)
 
             try:
                 _commit_with_retries(write, connection, context)
@@ -143,7 +147,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
                     raise spool.source_error from None
                 raise
         return {
-            **_row_count_metadata(context, spool.rows),
+            **_row_count_metadata(context, spool.rows, rows),
             **_table_row_count(connection, True),
             "table_uri": connection.table_uri,
         }
@@ -180,26 +184,15 @@ class _PyArrowTableHandler(DeltaLakePyArrowTypeHandler):
         return [pa.Table, ds.Dataset]
 
 
-def _keep_rows(context: OutputContext, schema: pa.Schema | None) -> dict | None:
-    """Rows of the window this write must leave alone: ``{"column": "tag_webid", "values": [...]}``.
-
-    It narrows "replace the window" to "replace the window except these rows" — e.g. the history of PI
-    points that were deleted from the server and so cannot be read again. A stream carries it as JSON in
-    its Arrow schema metadata (``KEEP_ROWS_SCHEMA_KEY``), which is not recorded in Dagster's event log;
-    output metadata ``delta_keep_rows`` is still honoured but records every value on the materialisation.
-    """
-    carried = (schema.metadata or {}).get(KEEP_ROWS_SCHEMA_KEY.encode()) if schema is not None else None
-    keep = json.loads(carried) if carried else (context.output_metadata or {}).get("delta_keep_rows")
-    keep = getattr(keep, "value", keep)  # a JsonMetadataValue once Dagster normalised it
-    return keep if keep and keep.get("values") else None
-
-
-def _row_count_metadata(context: OutputContext, rows: int) -> dict[str, Any]:
+def _row_count_metadata(context: OutputContext, rows: int, scope: str = "") -> dict[str, Any]:
     """Rows written, under names that are true for every partition the materialisation is copied onto.
 
     Dagster copies a range run's metadata onto each partition of the range, so ``dagster/partition_row_count``
-    is only given when the output is one partition; a range's total is ``range_row_count``.
+    is only given when the output is one whole partition; a range's total is ``range_row_count``, and rows
+    written under ``delta_replace_rows`` (some rows of the window only) are ``rows_written``.
     """
+    if scope and not scope.startswith(" AND NOT ("):  # a replace scope (a keep scope is "AND NOT (…)")
+        return {"rows_written": rows}
     if not context.has_asset_partitions:
         return {"dagster/row_count": rows}
     if len(context.asset_partition_keys) == 1:
@@ -244,12 +237,39 @@ def _table_row_count(connection: TableConnection, partitioned: bool) -> dict[str
     return {"dagster/row_count": int(actions["num_records"].sum()) if actions.height else 0}
 
 
-def _keep_clause(keep: dict | None) -> str:
-    if not keep:
-        return ""
-    column = '"' + keep["column"].replace('"', '""') + '"'
-    values = ", ".join(f"'{escape_sql_string_literal(str(v))}'" for v in keep["values"])
-    return f" AND NOT ({column} IN ({values}))"
+# Output metadata that narrows "replace the window" to some of its rows, as a clause added to the predicate.
+_ROW_SCOPES = {
+    # the window except these rows: e.g. the history of PI points deleted from the server (unreadable now)
+    "delta_keep_rows": "NOT ({column} IN ({values}))",
+    # only these rows of the window: e.g. the history of PI points that just appeared, other tags untouched
+    "delta_replace_rows": "{column} IN ({values})",
+}
+
+
+def _row_scope(context: OutputContext, schema: pa.Schema | None = None) -> str:
+    """`` AND …`` clauses from a stream's Arrow schema metadata (JSON under ``ROW_SCOPE_SCHEMA_KEY``, not
+    recorded in Dagster's event log) or else the output's runtime metadata, e.g.
+    ``Output(df, metadata={"delta_replace_rows": {"column": "tag_webid", "values": [...]}})``.
+
+    An empty ``delta_keep_rows`` keeps nothing (no clause); an empty ``delta_replace_rows`` replaces
+    nothing (``1 = 0``: delta-rs then rejects any row written).
+    """
+    carried = (schema.metadata or {}).get(ROW_SCOPE_SCHEMA_KEY.encode()) if schema is not None else None
+    scopes = json.loads(carried) if carried else (context.output_metadata or {})
+    clauses = []
+    for key, template in _ROW_SCOPES.items():
+        scope = scopes.get(key)
+        scope = getattr(scope, "value", scope)  # a JsonMetadataValue once Dagster normalised it
+        if not scope:
+            continue
+        values = scope.get("values") or []
+        if not values:
+            clauses.append("" if key == "delta_keep_rows" else " AND 1 = 0")
+            continue
+        column = '"' + scope["column"].replace('"', '""') + '"'
+        literals = ", ".join(f"'{escape_sql_string_literal(str(v))}'" for v in values)
+        clauses.append(" AND " + template.format(column=column, values=literals))
+    return "".join(clauses)
 
 
 def _has_time_window(table_slice: TableSlice) -> bool:
@@ -337,6 +357,7 @@ class _Spool:
         self.path = path
         self.rows = 0
         self.source_error: BaseException | None = None
+        self.complete = False  # the whole source went through (only then may it be replayed)
 
     def first_pass(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(self.source.schema, self._tee())
@@ -355,8 +376,11 @@ class _Spool:
             except Exception as error:
                 self.source_error = error
                 raise
+        self.complete = True
 
     def replay(self) -> pa.RecordBatchReader:
+        if not self.complete:  # a commit can only conflict after delta-rs read everything: never expected
+            raise RuntimeError("A streamed write failed before its stream was read to the end; not retried")
         return pa.ipc.open_stream(pa.memory_map(str(self.path)))
 
 
@@ -365,16 +389,17 @@ def _overwrite_window(
     table_slice: TableSlice,
     connection: TableConnection,
     write_options: dict[str, Any],
-    keep: str = "",
+    rows: str = "",
 ) -> None:
-    """Replace the window's rows; delta-rs rejects rows outside the predicate, even on creation.
+    """Replace the window's rows (those ``rows`` selects, see ``_row_scope``); delta-rs rejects rows
+    outside the predicate, even on creation.
 
     An empty frame means "the window has no rows now", so it deletes them rather than keeping
     stale ones. An empty stream does the same through the overwrite itself: its predicate removes
     the window's rows.
     """
     table = _open_table(connection)
-    predicate = _sql_predicate(table_slice.partition_dimensions or [], table.schema()) + keep
+    predicate = _sql_predicate(table_slice.partition_dimensions or [], table.schema()) + rows
     if isinstance(data, pa.Table) and data.num_rows == 0:
         table.delete(predicate, commit_properties=write_options["commit_properties"])
         return

@@ -1,9 +1,10 @@
 """``pi_new_tags_sensor``: notice points added to (or removed from) the PI data server.
 
-When points appear, one run refreshes ``pi_tag_catalog`` and re-loads the last
-``OSIPI_NEW_TAG_LOOKBACK_HOURS`` (default 24) hourly partitions of ``pi_timeseries`` as one range, so the
-new tags' recent history lands. Re-loading a window replaces it for all active tags — existing tags'
-rows are read again, not duplicated, and removed tags' rows are kept. When points only disappear, the
+When points appear, one run refreshes ``pi_tag_catalog`` and loads the last ``OSIPI_NEW_TAG_LOOKBACK_HOURS``
+(default 24) hourly partitions of ``pi_timeseries`` as one range for the new tags only (run tag
+``osipi/only_tags``): their rows of those hours are replaced, every other tag's rows stay untouched, so
+the run costs what the new tags add. More than ``MAX_ONLY_TAGS`` new points at once (a first deployment,
+a large expansion) re-load the window for all active tags instead. When points only disappear, the
 catalog is refreshed (they are marked removed; their history stays).
 """
 
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 import polars as pl
 from dagster import (
     DefaultSensorStatus,
+    PartitionKeyRange,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
@@ -24,6 +26,7 @@ from dagster import (
 )
 
 from osipi_dagster.assets import pi_tag_catalog, pi_timeseries
+from osipi_dagster.assets.timeseries import ONLY_TAGS_RUN_TAG
 from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.pi.points_watch import PointsCursor, count_unchanged, list_webids
 from osipi_dagster.pi.values import parse_pi_timestamps
@@ -33,6 +36,9 @@ from osipi_dagster.settings import get_settings
 
 LOOKBACK_HOURS = get_settings().new_tag_lookback_hours
 FULL_CHECK_SECONDS = get_settings().tag_full_check_seconds
+# Above this many new points the run re-loads every tag: a run tag stays small (~45 bytes a WebId), and
+# the other tags' rows then cost little next to the new ones'.
+MAX_ONLY_TAGS = 1_000
 
 
 def _known_active_webids(lakehouse: DeltaLakehouse) -> set[str]:
@@ -55,6 +61,16 @@ def lookback_range(now: float, hours: int) -> tuple[str, str] | None:
     """First and last key of the latest ``hours`` complete hourly partitions at ``now``."""
     keys = hourly_partitions.get_partition_keys(current_time=datetime.fromtimestamp(now, UTC))[-hours:]
     return (keys[0], keys[-1]) if keys else None
+
+
+def all_loaded(instance, window: tuple[str, str]) -> bool:
+    """Whether every hour of ``window`` is a materialised ``pi_timeseries`` partition.
+
+    Only then may the look-back replace just the new tags' rows: a run marks its hours loaded, so a tag-scoped
+    run over an hour never loaded for the other tags would leave those tags missing behind a green partition.
+    """
+    keys = hourly_partitions.get_partition_keys_in_range(PartitionKeyRange(*window))
+    return set(keys) <= instance.get_materialized_partitions(pi_timeseries.key)
 
 
 @sensor(
@@ -89,6 +105,8 @@ def pi_new_tags_sensor(context: SensorEvaluationContext, pi: PIWebAPIResource, l
     if window:
         selection.append(pi_timeseries.key)
         tags |= {"dagster/asset_partition_range_start": window[0], "dagster/asset_partition_range_end": window[1]}
+        if len(new) <= MAX_ONLY_TAGS and all_loaded(context.instance, window):
+            tags[ONLY_TAGS_RUN_TAG] = " ".join(sorted(new))
     return SensorResult(
         run_requests=[RunRequest(run_key=f"points-{change_id}", asset_selection=selection, tags=tags)],
         cursor=next_cursor,

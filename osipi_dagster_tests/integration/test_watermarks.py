@@ -7,18 +7,21 @@ with Dagster's own evaluation functions at the matching instants (the automation
 
 from __future__ import annotations
 
+import math
 import threading
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
 from dagster import (
+    AssetMaterialization,
     DagsterInstance,
     SensorResult,
     SkipReason,
     build_sensor_context,
     materialize,
 )
+from deltalake import DeltaTable
 
 from mock_pi.config import Expansion, MockConfig
 from mock_pi.process import running_mock
@@ -29,7 +32,7 @@ from osipi_dagster.resources.pi_web_api import PIWebAPIResource
 from osipi_dagster.sensors import new_tags
 from osipi_dagster.transforms.timeseries import KEY
 from osipi_dagster_tests.expected import comparable, expected_timeseries
-from osipi_dagster_tests.helpers import hour_key, mock_args, range_tags
+from osipi_dagster_tests.helpers import MockFaults, hour_key, mock_args, range_tags
 
 pytestmark = pytest.mark.integration  # every test here runs the mock server process
 
@@ -43,7 +46,7 @@ def at(hour: int, minute: int = 0) -> datetime:
 
 def load(
     resources: dict, first: datetime, last: datetime | None = None, *, catalog: bool = False, tags: dict | None = None
-) -> None:
+) -> dict:
     """Materialise ``pi_timeseries`` for the hours ``first..last`` (one range run), optionally the catalog."""
     run_tags = dict(tags or {})
     if last is not None and last != first:
@@ -59,6 +62,7 @@ def load(
             partition_key=None if "dagster/asset_partition_range_start" in run_tags else hour_key(first),
         )
     assert result.success
+    return result.asset_materializations_for_node("pi_timeseries")[-1].metadata
 
 
 def refresh_catalog(resources: dict) -> None:
@@ -116,6 +120,7 @@ def test_sensor_loads_a_plant_expansion_without_touching_existing_history(tmp_pa
             assert len(second.run_requests) == 1
             request = second.run_requests[0]
             assert "10,000 new" in request.tags["osipi/reason"]
+            assert "osipi/only_tags" not in request.tags  # too many to list: the window is re-loaded for all tags
             assert set(request.asset_selection) == {pi_tag_catalog.key, pi_timeseries.key}
             assert (
                 request.tags["dagster/asset_partition_range_start"],
@@ -139,6 +144,54 @@ def test_sensor_loads_a_plant_expansion_without_touching_existing_history(tmp_pa
     new_rows = loaded.filter(~pl.col("tag_webid").is_in(old))
     assert new_rows["tag_webid"].n_unique() > 9_000
     assert new_rows["timestamp"].min() == at(12, 30)  # their "Pt Created" at the expansion
+
+
+def test_new_tags_cost_what_they_add(tmp_path, monkeypatch):
+    """10 new points in a 1,000-point plant: the sensor's run reads and writes only their look-back hours."""
+    monkeypatch.setattr(new_tags, "LOOKBACK_HOURS", 2)
+    config = MockConfig(tags=990, expansions=(Expansion(at(12, 30), 10),))
+    before, after = at(12, 10), at(13, 20)
+    with DagsterInstance.ephemeral() as instance:
+        with running_mock(*mock_args(config, before)) as mock:
+            resources = build_resources(PIWebAPIResource(base_url=mock.url), str(tmp_path))
+            load(resources, at(11), catalog=True)
+            with build_sensor_context(instance=instance, resources=resources) as context:
+                first = new_tags.pi_new_tags_sensor(context)
+        with running_mock(*mock_args(config, after)) as mock:
+            pi = PIWebAPIResource(base_url=mock.url)
+            resources = build_resources(pi, str(tmp_path))
+            load(resources, at(12))  # the hourly 12:00 load ran before the sensor noticed: old catalog, old tags
+            history_before = table(tmp_path)
+            # An hour of the look-back never loaded for the old tags: the sensor reloads every tag, so the run
+            # cannot mark that hour loaded with only the new tags' rows in it.
+            with build_sensor_context(instance=instance, resources=resources, cursor=first.cursor) as context:
+                assert "osipi/only_tags" not in new_tags.pi_new_tags_sensor(context).run_requests[0].tags
+            for loaded_hour in (at(11), at(12)):  # what the two loads above recorded in a real instance
+                instance.report_runless_asset_event(
+                    AssetMaterialization("pi_timeseries", partition=hour_key(loaded_hour))
+                )
+            with build_sensor_context(instance=instance, resources=resources, cursor=first.cursor) as context:
+                second = new_tags.pi_new_tags_sensor(context)
+            request = second.run_requests[0]
+            assert "10 new" in request.tags["osipi/reason"]
+            refresh_catalog(resources)  # the run's first step
+            requests_before = MockFaults(mock.url).state()["Requests"]
+            metadata = load(resources, at(11), at(12), tags=request.tags)
+            requests = MockFaults(mock.url).state()["Requests"] - requests_before
+
+    new = {t.webid for t in Universe(config).tags[config.tags :]}
+    assert len(new) == 10 and set(request.tags["osipi/only_tags"].split()) == new
+    expected_new = expected_timeseries(config, at(11), at(13), now=after, webids=new)
+    # Cost scales with the 10 new tags: one stream-set request per hour, only their rows written.
+    assert requests == 2 * math.ceil(len(new) / pi.streams_per_request)
+    assert metadata["rows_written"].value == expected_new.height > 0
+    commit = DeltaTable(str(tmp_path / "bronze" / "pi_timeseries")).history(1)[0]
+    assert commit["operationMetrics"]["num_added_rows"] == expected_new.height
+    # The table is exact: the other 990 tags' rows are exactly what the hourly loads wrote.
+    loaded = table(tmp_path)
+    assert loaded.select(KEY).is_duplicated().sum() == 0
+    assert comparable(loaded).equals(comparable(expected_timeseries(config, at(11), at(13), now=after)))
+    assert comparable(loaded.filter(~pl.col("tag_webid").is_in(new))).equals(comparable(history_before))
 
 
 def test_removed_tags_are_marked_and_keep_their_history(tmp_path):

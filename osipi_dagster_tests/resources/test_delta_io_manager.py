@@ -13,6 +13,7 @@ from dagster import (
     HourlyPartitionsDefinition,
     MultiPartitionKey,
     MultiPartitionsDefinition,
+    Output,
     StaticPartitionsDefinition,
     asset,
     materialize,
@@ -278,6 +279,47 @@ def test_empty_output_deletes_the_window(tmp_path):
     metadata = result.asset_materializations_for_node(READINGS_NODE)[0].metadata
     assert metadata["dagster/partition_row_count"].value == 0
     assert metadata["dagster/row_count"].value == _read(tmp_path).height == 3
+
+
+def _tagged_readings(tags: list[str], value: int, scope: dict | None = None):
+    """Hourly pi/readings with one row per tag every 20 min; ``scope`` is runtime output metadata."""
+
+    @asset(name="readings", key_prefix="pi", partitions_def=HOURLY, metadata={"partition_expr": "timestamp"})
+    def readings(context) -> Output[pl.DataFrame]:
+        window = context.partition_time_window
+        rows = _rows(window.start, window.end, value)
+        frame = pl.concat([rows.with_columns(tag=pl.lit(tag)) for tag in tags or [""]])
+        return Output(frame if tags else frame.head(0), metadata=scope or {})
+
+    return readings
+
+
+def _values_by_tag(tmp_path) -> dict[str, list[int]]:
+    grouped = _read(tmp_path).group_by("tag").agg(pl.col("value").sort_by("timestamp")).sort("tag")
+    return dict(zip(grouped["tag"], grouped["value"].to_list()))
+
+
+def test_row_scopes_keep_or_replace_only_some_rows_of_the_window(tmp_path):
+    hour = "2026-01-01-05:00"
+    _materialize(tmp_path, [_tagged_readings(["a", "b", "c"], 1)], partition_key=hour)
+    replace_c = {"delta_replace_rows": {"column": "tag", "values": ["c", "d"]}}
+    result = _materialize(tmp_path, [_tagged_readings(["c", "d"], 2, replace_c)], partition_key=hour)
+    assert _values_by_tag(tmp_path) == {"a": [1] * 3, "b": [1] * 3, "c": [2] * 3, "d": [2] * 3}
+    metadata = result.asset_materializations_for_node(READINGS_NODE)[0].metadata
+    # Rows of some tags are not the partition's rows: no partition count, the rows written; the table's rows.
+    assert "dagster/partition_row_count" not in metadata and metadata["rows_written"].value == 6
+    assert metadata["dagster/row_count"].value == _read(tmp_path).height == 12
+
+    keep_a = {"delta_keep_rows": {"column": "tag", "values": ["a"]}}
+    _materialize(tmp_path, [_tagged_readings(["b"], 3, keep_a)], partition_key=hour)
+    assert _values_by_tag(tmp_path) == {"a": [1] * 3, "b": [3] * 3}
+
+    nothing = {"delta_replace_rows": {"column": "tag", "values": []}}
+    _materialize(tmp_path, [_tagged_readings([], 4, nothing)], partition_key=hour)
+    assert _values_by_tag(tmp_path) == {"a": [1] * 3, "b": [3] * 3}
+    with pytest.raises(DeltaError, match="failed validation check"):  # rows outside the replaced tags
+        _materialize(tmp_path, [_tagged_readings(["a"], 5, replace_c)], partition_key=hour)
+    assert _values_by_tag(tmp_path) == {"a": [1] * 3, "b": [3] * 3}
 
 
 def test_rows_outside_the_window_are_rejected(tmp_path):
