@@ -99,16 +99,21 @@ def test_late_values_land_when_the_settle_window_is_reloaded(tmp_path):
     assert hours(settled, at(11), at(12)).height > early.height
 
 
+def first_sensor_tick(config: MockConfig, now, instance: DagsterInstance, root):
+    """Before the expansion: the catalog and hour 11:00 loaded, then the new-tag sensor's first (full) check."""
+    with running_mock(*mock_args(config, now)) as mock:
+        resources = build_resources(PIWebAPIResource(base_url=mock.url), str(root))
+        load(resources, at(11), catalog=True)
+        with build_sensor_context(instance=instance, resources=resources) as context:
+            return new_tags.pi_new_tags_sensor(context)
+
+
 def test_sensor_loads_a_plant_expansion_without_touching_existing_history(tmp_path, monkeypatch):
     monkeypatch.setattr(new_tags, "LOOKBACK_HOURS", 2)
     config = MockConfig(tags=500, expansions=(Expansion(at(12, 30), 10_000),))
     before, after = at(12, 10), at(13, 20)
     with DagsterInstance.ephemeral() as instance:
-        with running_mock(*mock_args(config, before)) as mock:
-            resources = build_resources(PIWebAPIResource(base_url=mock.url), str(tmp_path))
-            load(resources, at(11), catalog=True)
-            with build_sensor_context(instance=instance, resources=resources) as context:
-                first = new_tags.pi_new_tags_sensor(context)
+        first = first_sensor_tick(config, before, instance, tmp_path)
         assert isinstance(first, SensorResult) and not first.run_requests  # full check: nothing new
         assert first.skip_reason is not None and "500 points" in first.skip_reason.skip_message
         history_before = table(tmp_path)
@@ -152,11 +157,7 @@ def test_new_tags_cost_what_they_add(tmp_path, monkeypatch):
     config = MockConfig(tags=990, expansions=(Expansion(at(12, 30), 10),))
     before, after = at(12, 10), at(13, 20)
     with DagsterInstance.ephemeral() as instance:
-        with running_mock(*mock_args(config, before)) as mock:
-            resources = build_resources(PIWebAPIResource(base_url=mock.url), str(tmp_path))
-            load(resources, at(11), catalog=True)
-            with build_sensor_context(instance=instance, resources=resources) as context:
-                first = new_tags.pi_new_tags_sensor(context)
+        first = first_sensor_tick(config, before, instance, tmp_path)
         with running_mock(*mock_args(config, after)) as mock:
             pi = PIWebAPIResource(base_url=mock.url)
             resources = build_resources(pi, str(tmp_path))
