@@ -13,10 +13,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from mock_pi.process import free_port
 
-__all__ = ["free_port", "running", "venv_tool", "wait_until"]
+__all__ = ["free_port", "running", "unavailable", "venv_tool", "wait_until"]
+
+
+def unavailable(message: str):
+    """A server a test needs is not installed: skip on a developer machine, fail on CI (``CI=true``), where
+    ``.ci/run`` installs it and a skip would hide a test that never ran."""
+    if os.environ.get("CI", "").lower() in ("1", "true"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def venv_tool(name: str) -> str:

@@ -1,15 +1,18 @@
-"""Delta on object storage: options from the environment, and concurrent partition runs into one ``s3://`` table
-on a real S3-compatible server (moto's server, as a process on 127.0.0.1)."""
+"""Delta on object storage: options from the environment, and concurrent partition runs into one table on a real
+S3-compatible server (moto's server) and a real Azure Blob emulator (Azurite), each a process on 127.0.0.1."""
 
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import boto3
 import polars as pl
 import pytest
+from azure.storage.blob import BlobServiceClient
 from dagster import DagsterInstance, EnvVar, materialize
 from dagster_deltalake import AzureConfig, GcsConfig, LocalConfig, S3Config
 from deltalake import DeltaTable
@@ -21,7 +24,7 @@ from osipi_dagster.resources.storage import client_config, object_store, storage
 from osipi_dagster.transforms.timeseries import KEY
 from osipi_dagster_tests.expected import comparable, expected_timeseries
 from osipi_dagster_tests.helpers import MOCK_CONFIG
-from osipi_dagster_tests.servers import free_port, http_ok, running, venv_tool, wait_until
+from osipi_dagster_tests.servers import free_port, http_ok, running, unavailable, venv_tool, wait_until
 
 CLOUD_VARIABLES = [
     "AWS_ACCESS_KEY_ID",
@@ -39,6 +42,8 @@ CLOUD_VARIABLES = [
     "AZURE_CLIENT_SECRET",
     "AZURE_TENANT_ID",
     "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_STORAGE_USE_EMULATOR",
+    "AZURITE_BLOB_STORAGE_URL",
     "GOOGLE_APPLICATION_CREDENTIALS",
     "GOOGLE_SERVICE_ACCOUNT",
     "GOOGLE_SERVICE_ACCOUNT_KEY",
@@ -103,9 +108,9 @@ def test_unsupported_scheme_names_the_variable():
         storage_config("hdfs://nn/lake")
 
 
-# --- a real S3-compatible server -------------------------------------------------------------------------------
+# --- real object stores ---------------------------------------------------------------------------------------
 
-BUCKET = "osipi-lake"
+BUCKET = "osipi-lake"  # the S3 bucket, and the Azure container
 FIRST_HOUR = datetime(2026, 11, 20, 6, tzinfo=UTC)
 CONCURRENT_HOURS = 4
 
@@ -133,6 +138,51 @@ def s3_env(s3_endpoint, monkeypatch):
     }.items():
         monkeypatch.setenv(name, value)
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    return f"s3://{BUCKET}/delta"
+
+
+# Azurite's fixed development account: public, the same in every installation (Azurite's README).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+# Where .ci/run installs Azurite (npm); a developer may have it on the PATH instead.
+CI_AZURITE = Path(__file__).resolve().parents[2] / ".ci" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+
+
+def azurite_blob() -> str:
+    found = shutil.which("azurite-blob") or (str(CI_AZURITE) if CI_AZURITE.exists() else None)
+    if not found:
+        unavailable("Azurite (the Azure Blob emulator) is not installed: npm install --prefix .ci/azurite azurite@3")
+    return found
+
+
+@pytest.fixture(scope="module")
+def azurite_endpoint(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("azurite") / "azurite.log"
+    args = [azurite_blob(), "--blobHost", "127.0.0.1", "--blobPort", str(port)]
+    args += ["--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck"]
+    with running(args, log) as process:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(http_ok(url), "Azurite", 60, process, log)
+        yield url
+
+
+@pytest.fixture
+def azure_env(azurite_endpoint, monkeypatch):
+    """The account the usual way; delta-rs reads the emulator switch and its URL from the environment itself."""
+    for name, value in {
+        "AZURE_STORAGE_ACCOUNT_NAME": AZURITE_ACCOUNT,
+        "AZURE_STORAGE_ACCOUNT_KEY": AZURITE_KEY,
+        "AZURE_STORAGE_USE_EMULATOR": "true",
+        "AZURITE_BLOB_STORAGE_URL": azurite_endpoint,
+    }.items():
+        monkeypatch.setenv(name, value)
+    connection = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint={azurite_endpoint}/{AZURITE_ACCOUNT};"
+    )
+    BlobServiceClient.from_connection_string(connection).create_container(BUCKET)
+    return f"az://{BUCKET}/delta"
 
 
 def _key(hour: datetime) -> str:
@@ -154,8 +204,9 @@ def materialize_hour(url: str, root: str, key: str) -> bool:
 
 
 @pytest.mark.integration
-def test_concurrent_partition_runs_into_one_s3_table(mock_pi_url, s3_env):
-    root = f"s3://{BUCKET}/delta"
+@pytest.mark.parametrize("store_env", ["s3_env", "azure_env"])
+def test_concurrent_partition_runs_into_one_object_store_table(mock_pi_url, store_env, request):
+    root = request.getfixturevalue(store_env)
     resources = build_resources(PIWebAPIResource(base_url=mock_pi_url, streams_per_request=64), root)
     with DagsterInstance.ephemeral() as instance:
         assert materialize([pi_tag_catalog], resources=resources, instance=instance).success
