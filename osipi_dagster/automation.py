@@ -83,23 +83,25 @@ def current_view_condition() -> AutomationCondition:
 
 def follows_upstream_condition(ignore: Sequence[str] = ()) -> AutomationCondition:
     """Derived partitions follow *any* upstream partition that changed — the settle window's hours and
-    the hours of a backfill alike (``eager()`` only looks at the latest partition). The ``ignore`` assets
-    (e.g. an unpartitioned lookup table refreshed daily) neither trigger nor hold back anything."""
-    updated, missing, running = (
-        AutomationCondition.any_deps_updated(),
-        # Shown in the UI while e.g. the AF tables are not loaded yet (they load at first start).
-        AutomationCondition.any_deps_missing().with_label("an upstream table or partition is not loaded yet"),
-        AutomationCondition.any_deps_in_progress(),
-    )
+    the hours of a backfill alike (``eager()`` only looks at the latest partition). An update of an ``ignore``
+    asset (an unpartitioned lookup table refreshed daily: the catalog, AF) triggers nothing — it would
+    otherwise rebuild every hour of the history each day —, but a partition still waits while such a table is
+    missing or being loaded. Its changes reach the hours rebuilt from then on (the settle window's)."""
+    updated = AutomationCondition.any_deps_updated()
     if ignore:
-        ignored = AssetSelection.assets(*ignore)
-        updated, missing, running = updated.ignore(ignored), missing.ignore(ignored), running.ignore(ignored)
+        updated = updated.ignore(AssetSelection.assets(*ignore))
+    # Shown in the UI while e.g. the AF tables are not loaded yet (they load at first start).
+    missing = AutomationCondition.any_deps_missing().with_label("an upstream table or partition is not loaded yet")
+    running = AutomationCondition.any_deps_in_progress()
     # Pending from an upstream update until this partition is requested or materialised after it: a run that
     # already rebuilt the partition (a backfill of bronze and gold together) leaves nothing to do, and an
     # update seen while upstream was still running is not forgotten.
     handled = AutomationCondition.newly_requested() | AutomationCondition.newly_updated()
     pending = updated.since(handled).with_label("an upstream partition updated since this one was last built")
-    return (pending & ~missing & ~running & ~AutomationCondition.in_progress()).with_label(
+    # Never built although its inputs exist (the asset metrics of hours loaded before AF was): built once, when
+    # that becomes true — not again every tick if the run fails.
+    unbuilt = (AutomationCondition.missing() & ~missing).newly_true().with_label("not built yet, inputs loaded")
+    return ((pending | unbuilt) & ~missing & ~running & ~AutomationCondition.in_progress()).with_label(
         "any upstream partition updated"
     )
 

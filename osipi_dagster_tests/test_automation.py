@@ -40,6 +40,7 @@ def test_automation_requests_new_hour_and_settle_window():
 def test_gold_follows_every_reloaded_hour_including_backfills():
     backfilled = [hour_key(at(h) - timedelta(days=5)) for h in range(3)]  # far outside the latest window
     with DagsterInstance.ephemeral() as instance:
+        instance.report_runless_asset_event(AssetMaterialization("pi_tag_catalog"))  # loaded before any hour
         result = evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at(11, 58))
         for partition in backfilled:
             instance.report_runless_asset_event(AssetMaterialization("pi_timeseries", partition=partition))
@@ -84,6 +85,7 @@ def test_gold_rebuilt_in_the_same_run_as_its_inputs_is_not_rebuilt_again():
     hours = [hour_key(at(h) - timedelta(days=5)) for h in range(3)]
     metrics = AssetKey("pi_metrics_hourly")
     with DagsterInstance.ephemeral() as instance:
+        instance.report_runless_asset_event(AssetMaterialization("pi_tag_catalog"))
         result = evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at(11, 50))
         for asset in ("pi_timeseries", "pi_metrics_hourly"):
             for partition in hours:
@@ -127,3 +129,28 @@ def test_a_fresh_install_loads_af_once_at_first_start_before_the_asset_metrics()
         )
         assert result.get_num_requested(attributes) == result.get_num_requested(elements) == 0
         assert result.get_requested_partitions(AssetKey("pi_asset_metrics_hourly")) == {hour}
+
+
+def test_the_daily_af_refresh_recomputes_no_hour_of_the_asset_metrics():
+    """AF is refreshed every day: that must not rebuild every hour of ``pi_asset_metrics_hourly``'s history; a
+    reloaded hour still rebuilds, with the refreshed tree."""
+    hours = [hour_key(at(h) - timedelta(days=5)) for h in range(3)]
+    asset_metrics = AssetKey("pi_asset_metrics_hourly")
+    with DagsterInstance.ephemeral() as instance:
+        for asset in ("pi_tag_catalog", "pi_af_elements", "pi_af_attributes"):
+            instance.report_runless_asset_event(AssetMaterialization(asset))
+        for asset in ("pi_timeseries", "pi_metrics_hourly", "pi_asset_metrics_hourly"):
+            for partition in hours:
+                instance.report_runless_asset_event(AssetMaterialization(asset, partition=partition))
+        result = evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at(11, 50))
+        for asset in ("pi_af_elements", "pi_af_attributes"):  # the daily refresh
+            instance.report_runless_asset_event(AssetMaterialization(asset))
+        result = evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor, evaluation_time=at(11, 51)
+        )
+        assert result.get_requested_partitions(asset_metrics) == set()
+        instance.report_runless_asset_event(AssetMaterialization("pi_metrics_hourly", partition=hours[2]))
+        result = evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor, evaluation_time=at(11, 52)
+        )
+        assert result.get_requested_partitions(asset_metrics) == {hours[2]}

@@ -88,7 +88,12 @@ def pi_metrics_hourly(
     return frame
 
 
-@_gold(metadata=table_metadata("gold", "pi_asset_metrics_hourly", partition_expr="hour"))
+@_gold(
+    metadata=table_metadata("gold", "pi_asset_metrics_hourly", partition_expr="hour"),
+    # The daily AF refresh must not recompute the whole history: a changed tree applies to the hours rebuilt
+    # from then on (backfill older hours to apply it to them).
+    automation_condition=follows_upstream_condition(ignore=["pi_af_attributes", "pi_af_elements"]),
+)
 def pi_asset_metrics_hourly(
     context: AssetExecutionContext,
     pi_metrics_hourly: pl.DataFrame,
