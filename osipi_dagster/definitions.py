@@ -17,6 +17,7 @@ from osipi_dagster.assets import (
 )
 from osipi_dagster.assets.checks import CHECKS
 from osipi_dagster.assets.metrics import INTERPOLATED_INTERVAL
+from osipi_dagster.assets.report import osipi_ingestion_report
 from osipi_dagster.automation import automation_sensor
 from osipi_dagster.resources import resources_from_env
 from osipi_dagster.sensors import pi_new_tags_sensor, pi_open_event_frames_sensor
@@ -32,6 +33,7 @@ defs = Definitions(
         pi_metrics_hourly,
         pi_asset_metrics_hourly,
         pi_summaries_hourly,
+        osipi_ingestion_report,
         # Evenly spaced values are many rows: only when OSIPI_INTERPOLATED_INTERVAL asks for them.
         *([pi_interpolated] if INTERPOLATED_INTERVAL else []),
     ],
