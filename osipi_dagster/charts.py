@@ -102,6 +102,7 @@ def af_elements_chart(per_level: pl.DataFrame) -> bytes:
         heights = np.array([by_depth.get(d, 0) for d in depths])
         axes.bar([str(d) for d in depths], heights, bottom=bottom, label=template)
         bottom += heights
+    axes.margins(y=0.08)
     axes.set_xlabel("level (0 = directly under the AF database)")
     axes.set_ylabel("elements")
     axes.legend(fontsize="small", ncols=2)

@@ -37,18 +37,14 @@ def median_sampling_intervals(timeseries: pl.LazyFrame, start: datetime, end: da
     """Per tag, the median time between consecutive distinct timestamps in ``[start, end)`` (several events at
     one timestamp count once): ``tag_webid``, ``tag_name``, ``intervals``, ``median_interval_seconds``. Tags with
     fewer than two timestamps in the window have no interval and are left out."""
-    interval = pl.col("timestamp").diff().over("tag_webid").dt.total_microseconds() / 1e6
+    gaps = pl.col("timestamp").unique().sort().diff().drop_nulls()  # per tag, inside the aggregation
     return (
         timeseries.filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < end))
-        .select("tag_webid", "tag_name", "timestamp")
-        .unique(["tag_webid", "timestamp"])
-        .sort("tag_webid", "timestamp")
-        .with_columns(interval=interval)
         .group_by("tag_webid")
         .agg(
             pl.col("tag_name").first(),
-            intervals=pl.col("interval").count(),
-            median_interval_seconds=pl.col("interval").median(),
+            intervals=gaps.len(),
+            median_interval_seconds=gaps.dt.total_microseconds().median() / 1e6,
         )
         .filter(pl.col("intervals") > 0)
         .sort("tag_webid")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import struct
 from datetime import timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -15,7 +16,7 @@ from dagster import AssetKey, AssetMaterialization, DagsterInstance, evaluate_au
 from mock_pi.universe import Universe
 from osipi_dagster import charts
 from osipi_dagster.assets import pi_event_frames, pi_event_frames_current, pi_tag_catalog, pi_timeseries
-from osipi_dagster.assets.report import osipi_ingestion_report
+from osipi_dagster.assets.report import osipi_ingestion_report, report_folder
 from osipi_dagster.definitions import defs
 from osipi_dagster_tests.helpers import MOCK_CONFIG, MOCK_NOW, hour_key, load_af
 
@@ -102,3 +103,11 @@ def test_report_is_built_once_values_exist_then_daily():
             defs=defs, instance=instance, cursor=result.cursor, evaluation_time=next_day
         )
         assert result.get_num_requested(REPORT) == 1
+
+
+def test_charts_go_next_to_a_local_lakehouse_and_to_the_instance_for_object_storage(tmp_path):
+    with DagsterInstance.ephemeral() as instance:
+        assert report_folder(str(tmp_path / "delta"), instance) == tmp_path / "delta" / "reports"
+        assert report_folder(f"file://{tmp_path}/delta", instance) == tmp_path / "delta" / "reports"
+        in_instance = report_folder("s3://bucket/lake", instance)
+        assert in_instance.parent == Path(instance.storage_directory())
