@@ -1,15 +1,18 @@
 """The ingestion report's four charts as PNG bytes, drawn with matplotlib's Agg renderer from the frames of
 ``osipi_dagster.transforms.report``. Figures are built directly (no ``pyplot``): no global state, safe in any
-thread of a Dagster run, no display needed."""
+thread of a Dagster run, no display needed. matplotlib is imported when a chart is drawn, not when the
+definitions load (its import takes a second, and its first one in a fresh environment logs a font-cache notice)."""
 
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # Every chart is WIDTH_INCHES × HEIGHT_INCHES at DPI: 1000 × 500 pixels.
 WIDTH_INCHES, HEIGHT_INCHES, DPI = 10.0, 5.0, 100
@@ -17,6 +20,9 @@ MAX_TEMPLATES = 12  # stacked bars and box plots stay readable; the rest are sum
 
 
 def _figure(columns: int = 1) -> tuple[Figure, list]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure, [figure.add_subplot(1, columns, i + 1) for i in range(columns)]
@@ -127,7 +133,7 @@ def event_frames_chart(per_template: pl.DataFrame, durations: pl.DataFrame) -> b
     boxes = [durations.filter(pl.col("template") == t)["duration_seconds"].to_numpy() / 3600 for t in templates]
     with_data = [(t, b[b > 0]) for t, b in zip(templates, boxes, strict=True) if (b > 0).any()]
     if with_data:
-        spread.boxplot([b for _, b in with_data], vert=False, tick_labels=[t for t, _ in with_data])
+        spread.boxplot([b for _, b in with_data], orientation="horizontal", tick_labels=[t for t, _ in with_data])
         spread.set_xscale("log")
         spread.set_xlabel("duration of closed frames (hours, log scale)")
     else:

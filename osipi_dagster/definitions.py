@@ -3,6 +3,7 @@
 from dagster import Definitions
 
 from osipi_dagster.assets import (
+    osipi_ingestion_report,
     pi_af_attributes,
     pi_af_elements,
     pi_asset_metrics_hourly,
@@ -17,7 +18,6 @@ from osipi_dagster.assets import (
 )
 from osipi_dagster.assets.checks import CHECKS
 from osipi_dagster.assets.metrics import INTERPOLATED_INTERVAL
-from osipi_dagster.assets.report import osipi_ingestion_report
 from osipi_dagster.automation import automation_sensor
 from osipi_dagster.resources import resources_from_env
 from osipi_dagster.sensors import pi_new_tags_sensor, pi_open_event_frames_sensor
