@@ -2,7 +2,7 @@
 the Dagster UI (markdown metadata with the images inline) and written next to the lakehouse."""
 
 import base64
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -21,13 +21,13 @@ from osipi_dagster.assets.af import pi_af_elements
 from osipi_dagster.assets.event_frames import pi_event_frames_current
 from osipi_dagster.assets.timeseries import pi_timeseries, rows_per_hour
 from osipi_dagster.automation import daily_report_condition
+from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.resources.lakehouse import DeltaLakehouse
 from osipi_dagster.resources.storage import object_store
 from osipi_dagster.transforms import report
 
 REPORT_HOURS = 7 * 24  # the throughput chart: the latest week of loaded hours
 SAMPLING_HOURS = 24  # sampling intervals from the latest day of values (slow tags sample every few hours)
-HOUR_KEY_FORMAT = "%Y-%m-%d-%H:%M"  # Dagster's hourly partition keys
 TITLES = {
     "throughput": "Throughput: values per hour partition and load speed",
     "sampling_intervals": "Sampling interval distribution",
@@ -44,16 +44,18 @@ def report_folder(root_uri: str, instance: DagsterInstance) -> Path:
     return Path(instance.storage_directory()) / "osipi_ingestion_report"
 
 
-def latest_loaded_hours(instance: DagsterInstance, hours: int) -> list[datetime]:
-    """The starts of the latest ``hours`` materialised ``pi_timeseries`` partitions (the loaded hours)."""
-    keys = sorted(instance.get_materialized_partitions(pi_timeseries.key))[-hours:]
-    return [datetime.strptime(key, HOUR_KEY_FORMAT).replace(tzinfo=UTC) for key in keys]
+def hour_start(key: str) -> datetime:
+    return hourly_partitions.time_window_for_partition_key(key).start
 
 
-def latest_load_facts(instance: DagsterInstance, hours: list[datetime]) -> dict[datetime, dict]:
+def latest_loaded_hours(instance: DagsterInstance, hours: int) -> list[str]:
+    """The keys of the latest ``hours`` materialised ``pi_timeseries`` partitions (the loaded hours), oldest first."""
+    return sorted(instance.get_materialized_partitions(pi_timeseries.key), key=hour_start)[-hours:]
+
+
+def latest_load_facts(instance: DagsterInstance, keys: list[str]) -> dict[datetime, dict]:
     """Per hour, the load facts (``values_per_second``, ``seconds``, …) of the newest observation
     ``pi_timeseries`` logged for it after a load."""
-    keys = [hour.strftime(HOUR_KEY_FORMAT) for hour in hours]
     facts: dict[datetime, dict] = {}
     if not keys:
         return facts
@@ -62,8 +64,8 @@ def latest_load_facts(instance: DagsterInstance, hours: list[datetime]) -> dict[
     ).records
     for record in records:  # newest first: keep the first seen per hour
         observation = record.asset_observation
-        hour = datetime.strptime(observation.partition, HOUR_KEY_FORMAT).replace(tzinfo=UTC)
-        facts.setdefault(hour, {name: value.value for name, value in observation.metadata.items()})
+        metadata = {name: value.value for name, value in observation.metadata.items()}
+        facts.setdefault(hour_start(observation.partition), metadata)
     return facts
 
 
@@ -74,12 +76,13 @@ def image_markdown(title: str, png: bytes) -> str:
 
 def render_report(lakehouse: DeltaLakehouse, instance: DagsterInstance) -> tuple[dict[str, bytes], dict]:
     """The four charts as PNG bytes, and facts about what they show."""
-    hours = latest_loaded_hours(instance, REPORT_HOURS)
+    keys = latest_loaded_hours(instance, REPORT_HOURS)
     timeseries = lakehouse.scan("bronze", "pi_timeseries")
-    if hours and timeseries is not None:
+    if keys and timeseries is not None:
+        hours = [hour_start(key) for key in keys]
         end = hours[-1] + timedelta(hours=1)
         throughput = report.hourly_throughput(
-            hours, rows_per_hour(timeseries, hours[0], end), latest_load_facts(instance, hours)
+            hours, rows_per_hour(timeseries, hours[0], end), latest_load_facts(instance, keys)
         )
         intervals = report.median_sampling_intervals(
             timeseries, max(hours[0], end - timedelta(hours=SAMPLING_HOURS)), end
@@ -102,6 +105,7 @@ def render_report(lakehouse: DeltaLakehouse, instance: DagsterInstance) -> tuple
     facts = {
         "hours_charted": throughput.height,
         "rows_charted": int(throughput["rows"].sum()),
+        "hours_with_load_speed": int(throughput["values_per_second"].is_not_null().sum()),
         "tags_with_intervals": intervals.height,
         "af_elements": int(per_level["elements"].sum()) if not per_level.is_empty() else 0,
         "event_frames": int(per_template["frames"].sum()) if not per_template.is_empty() else 0,
@@ -124,7 +128,9 @@ def osipi_ingestion_report(context: AssetExecutionContext, lakehouse: DeltaLakeh
     folder = report_folder(lakehouse.root_uri, context.instance)
     folder.mkdir(parents=True, exist_ok=True)
     for name, png in pngs.items():
-        (folder / f"{name}.png").write_bytes(png)
+        partial = folder / f"{name}.png.partial"  # renamed when complete: a reader never sees half a file
+        partial.write_bytes(png)
+        partial.replace(folder / f"{name}.png")
     context.log.info(f"Wrote {len(pngs)} charts to {folder}")
     return MaterializeResult(
         metadata={

@@ -66,7 +66,7 @@ def test_report_renders_four_pngs_from_the_tables(mock_pi_url, tmp_path):
         assert f"(data:image/png;base64,{base64.b64encode(png).decode()})" in markdown  # the same image, inline
 
     timeseries = pl.read_delta(str(root / "bronze" / "pi_timeseries"))
-    assert metadata["hours_charted"].value == len(HOURS)
+    assert metadata["hours_charted"].value == metadata["hours_with_load_speed"].value == len(HOURS)
     assert metadata["rows_charted"].value == timeseries.height > 0
     # Every tag sampled at least twice in the two hours has an interval (the 4-hourly string tags do not).
     sampled = timeseries.group_by("tag_webid").agg(pl.col("timestamp").n_unique()).filter(pl.col("timestamp") > 1)
