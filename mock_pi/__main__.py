@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="TIME=TAGS",
-        help="plant expansion: TAGS new points appear at TIME (repeatable)",
+        help="plant expansion: TAGS new points appear at TIME (repeatable); at run time: "
+        "curl -X POST http://HOST:PORT/admin/tags -d '{\"count\": TAGS}'",
     )
     parser.add_argument("--max-returned-items", type=int, default=150_000, help="the server's MaxReturnedItemsPerCall")
     parser.add_argument(

@@ -3,7 +3,7 @@
 A thin ASGI shell around :class:`~mock_pi.router.Router`: it reads the request, applies the server-level
 rules in PI's order — request size (413), rate limit (429), authentication (401), CSRF defence (POST
 needs ``X-Requested-With``), injected faults — dispatches, and writes the body (gzip when the client asks).
-``/admin/*`` (fault settings, server limits, clock) bypasses all of that. Every error body is
+``/admin/*`` (fault settings, server limits, clock, tags added at run time) bypasses all of that. Every error body is
 ``{"Errors": [...]}`` (401: ``{"Message": ...}``), never a framework's ``{"detail": ...}``.
 """
 
@@ -224,8 +224,8 @@ def _base(scope, headers: dict[str, str]) -> str:
 
 
 def _register_admin(router: Router, mock: MockPI) -> None:
-    """``/admin/faults``, ``/admin/limits`` and ``/admin/clock``: test control, outside PI's surface (no auth,
-    no faults)."""
+    """``/admin/faults``, ``/admin/limits``, ``/admin/clock`` and ``/admin/tags``: test and demo control, outside
+    PI's surface (no auth, no faults)."""
 
     def body(ctx: Ctx) -> dict:
         try:
@@ -285,6 +285,30 @@ def _register_admin(router: Router, mock: MockPI) -> None:
     def get_process(ctx: Ctx):
         # Which worker process answered (``--workers N``): lets a test prove several workers serve alike.
         return {"Pid": os.getpid()}
+
+    def points() -> dict:
+        return {
+            "Points": len(mock.universe.visible_tags(mock.now_s())),
+            "Expansions": [{"At": iso1(e.at.timestamp()), "Tags": e.tags} for e in mock.config.expansions],
+        }
+
+    @router.route("GET", "/admin/tags")
+    def get_tags(ctx: Ctx):
+        return points()
+
+    @router.route("POST", "/admin/tags")
+    def add_tags(ctx: Ctx):
+        # A plant expansion now: new points (and AF elements) appear as with --expansion, e.g. for the demo.
+        count = body(ctx).get("count")
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise PIError(400, f'Expected {{"count": N}} with a whole number N >= 1, not {count!r}.')
+        try:
+            expansion = mock.add_tags(count)
+        except ValueError as exc:
+            raise PIError(400, str(exc)) from exc
+        created = int(expansion.at.timestamp())
+        names = [t.name for t in mock.universe.tags if t.created_s == created][-count:]  # the newest at that time
+        return {"Added": count, "At": iso1(created), "Names": names, **points()}
 
     @router.route("POST", "/admin/clock")
     def set_clock(ctx: Ctx):

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import numpy as np
 
 from mock_pi import signals, webid
 from mock_pi.af import AFModel, Attribute
-from mock_pi.config import MockConfig
+from mock_pi.config import Expansion, MockConfig
 from mock_pi.eventframes import EventFrame, EventFrameModel
 from mock_pi.faults import Faults
 from mock_pi.http import PIError
@@ -44,15 +45,32 @@ class MockPI:
     """One mock PI System: everything here is a pure function of (config, clock)."""
 
     def __init__(self, config: MockConfig):
-        self.config = config
-        self.universe = Universe(config)
-        self.profiles = ProfileTable(self.universe.tags)
-        self.af = AFModel(self.universe)
-        self.eventframes = EventFrameModel(self.af)
+        self._serve(config)
         self.faults = Faults(dict(config.faults), config.seed)
         self.fixed_now: float | None = config.now.timestamp() if config.now else None
-        self._tags_by_any_webid: dict[str, Tag] = dict(self.universe.tags_by_webid)
         self.set_limits(config.max_returned_items_per_call, config.max_returned_items_for)
+
+    def _serve(self, config: MockConfig) -> None:
+        """Build the universe of ``config`` and everything derived from it."""
+        universe = Universe(config)
+        self.profiles = ProfileTable(universe.tags)  # a superset of the previous one: set before the universe
+        self.config, self.universe = config, universe
+        self.af = AFModel(universe)
+        self.eventframes = EventFrameModel(self.af)
+        self._tags_by_any_webid: dict[str, Tag] = dict(universe.tags_by_webid)
+
+    def add_tags(self, count: int) -> Expansion:
+        """A plant expansion of ``count`` tags (and their AF elements) now: the same as ``--expansion NOW=count``
+        given at start, so the served universe stays a pure function of the configuration."""
+        if count < 1:
+            raise ValueError(f"count must be a whole number >= 1, not {count!r}.")
+        if self.config.awkward_tags or self.config.dense_tags:
+            # Points outside AF come after every AF tag: new AF tags would shift their point ids and WebIds.
+            raise ValueError("Tags cannot be added at run time to a mock started with --awkward-tags/--dense-tags.")
+        expansion = Expansion(datetime.fromtimestamp(int(self.now_s()), UTC), count)
+        # Appended last: among expansions at the same time (sorted stably) the new tags come after the older ones.
+        self._serve(replace(self.config, expansions=(*self.config.expansions, expansion)))
+        return expansion
 
     # -- clock ----------------------------------------------------------------------------------
 

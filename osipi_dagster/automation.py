@@ -106,6 +106,26 @@ def follows_upstream_condition(ignore: Sequence[str] = ()) -> AutomationConditio
     )
 
 
+# The report's daily refresh: after the 00:05 settle run and the 00:15 daily AF / event-frame refreshes (defaults).
+REPORT_CRON = "45 0 * * *"
+
+
+def daily_report_condition(first_after: str = "pi_timeseries") -> AutomationCondition:
+    """The ingestion report: daily (charts of the last days need no hourly redraw, and each redraw scans a day of
+    values), and once as soon as ``first_after`` has data, so a new install has a report the same hour. Either
+    waits until no input is being loaded, so the charts show complete loads."""
+    daily = AutomationCondition.cron_tick_passed(REPORT_CRON, cron_timezone="UTC").with_label(
+        f"daily on '{REPORT_CRON}' (charts of the last days, after the tables' daily refreshes)"
+    )
+    loaded = AutomationCondition.any_deps_updated().allow(AssetSelection.assets(first_after))
+    first = (AutomationCondition.missing() & loaded).with_label(f"no report yet and {first_after} was loaded")
+    handled = AutomationCondition.newly_requested() | AutomationCondition.newly_updated()
+    waiting = AutomationCondition.any_deps_in_progress().with_label("an input table is being loaded")
+    return ((daily | first).since(handled) & ~waiting & ~AutomationCondition.in_progress()).with_label(
+        f"daily on '{REPORT_CRON}', or first report"
+    )
+
+
 automation_sensor = AutomationConditionSensorDefinition(
     "osipi_automation",
     target=AssetSelection.all(),

@@ -3,6 +3,7 @@
 from dagster import Definitions
 
 from osipi_dagster.assets import (
+    osipi_ingestion_report,
     pi_af_attributes,
     pi_af_elements,
     pi_asset_metrics_hourly,
@@ -32,6 +33,7 @@ defs = Definitions(
         pi_metrics_hourly,
         pi_asset_metrics_hourly,
         pi_summaries_hourly,
+        osipi_ingestion_report,
         # Evenly spaced values are many rows: only when OSIPI_INTERPOLATED_INTERVAL asks for them.
         *([pi_interpolated] if INTERPOLATED_INTERVAL else []),
     ],

@@ -72,6 +72,11 @@ def mock_arguments(args: argparse.Namespace, now: datetime) -> list[str]:
     return arguments
 
 
+def add_tags_command(mock_url: str, count: int = 20) -> str:
+    """The ``curl`` that adds ``count`` tags to the running mock (``POST /admin/tags``, see mock_pi/README.md)."""
+    return f"curl -X POST {mock_url.removesuffix('/piwebapi')}/admin/tags -d '{{\"count\": {count}}}'"
+
+
 def _prepare_environment(home: Path, mock_url: str) -> None:
     """Point the code location at the mock and the local folders (read by osipi_dagster.resources)."""
     dagster_home = home / "dagster_home"
@@ -202,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{len(summary['partitions'])} hour(s) in {summary['seconds']}s → {summary['delta_root']}"
             )
         else:
+            print(f"Add tags any time (pi_new_tags_sensor notices them within 5 minutes): {add_tags_command(mock.url)}")
             run_ui(args.ui_port, home / "dagster_home" / "workspace.yaml")
 
 

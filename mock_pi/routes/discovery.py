@@ -17,8 +17,7 @@ SYSTEM_SET = "SYSTEM"
 
 
 def register(router: Router, mock: MockPI) -> None:
-    universe = mock.universe
-    config = mock.config
+    # mock.universe / mock.config are read per request: POST /admin/tags replaces them.
 
     @router.route("GET", "/piwebapi")
     def home(ctx: Ctx):
@@ -51,22 +50,24 @@ def register(router: Router, mock: MockPI) -> None:
         authenticated = "authorization" in ctx.headers
         return {
             "IdentityType": "WindowsIdentity" if authenticated else "Anonymous",
-            "Name": config.username or "",
+            "Name": mock.config.username or "",
             "IsAuthenticated": authenticated,
             "SID": "S-1-5-7",
             "ImpersonationLevel": "Impersonation",
         }
 
     def data_server_id(ctx: Ctx) -> str:
-        return webid.object_webid("DS", [universe.data_server_guid], universe.data_server_path, ctx.webid_type)
+        return webid.object_webid(
+            "DS", [mock.universe.data_server_guid], mock.universe.data_server_path, ctx.webid_type
+        )
 
     def data_server(ctx: Ctx) -> dict:
         b, wid = ctx.base, data_server_id(ctx)
         return {
             "WebId": wid,
-            "Id": str(universe.data_server_guid),
-            "Name": config.data_server,
-            "Path": f"\\\\PIServers[{config.data_server}]",
+            "Id": str(mock.universe.data_server_guid),
+            "Name": mock.config.data_server,
+            "Path": f"\\\\PIServers[{mock.config.data_server}]",
             "IsConnected": True,
             "ServerVersion": "3.4.440.477",
             "ServerTime": render.iso1(mock.now_s()),
@@ -78,14 +79,14 @@ def register(router: Router, mock: MockPI) -> None:
         }
 
     def check_data_server(web_id: str) -> None:
-        check_identity(web_id, "DS", universe.data_server_guid, universe.data_server_path, "data server")
+        check_identity(web_id, "DS", mock.universe.data_server_guid, mock.universe.data_server_path, "data server")
 
     @router.route("GET", "/piwebapi/dataservers")
     def data_servers(ctx: Ctx):
         name, path = ctx.one("name"), ctx.one("path")
         if name is not None or path is not None:
             wanted = (name or (path or "").lstrip("\\")).upper()
-            if wanted != config.data_server.upper():
+            if wanted != mock.config.data_server.upper():
                 raise PIError(404, f"The specified data server '{name or path}' was not found.")
             return data_server(ctx)
         return collection([data_server(ctx)])
@@ -96,17 +97,21 @@ def register(router: Router, mock: MockPI) -> None:
         return data_server(ctx)
 
     def point(ctx: Ctx, tag: Tag) -> dict:
-        return render.point(tag, ctx.base, data_server_id(ctx), universe.point_webid(tag, ctx.webid_type))
+        return render.point(tag, ctx.base, data_server_id(ctx), mock.universe.point_webid(tag, ctx.webid_type))
 
     @router.route("GET", "/piwebapi/dataservers/{webId}/points")
     def points(ctx: Ctx):
         check_data_server(ctx.route["webId"])
-        tags = sorted(universe.visible_tags(mock.now_s()), key=lambda t: t.name)
+        tags = sorted(mock.universe.visible_tags(mock.now_s()), key=lambda t: t.name)
         return collection([point(ctx, t) for t in page(mock, ctx, filtered(tags, ctx.one("nameFilter")))])
 
     def tag_by_path(path: str) -> Tag:
         server, _, name = path.lstrip("\\").partition("\\")
-        tag = universe.tags_by_upper_name.get(name.upper()) if server.upper() == config.data_server.upper() else None
+        tag = (
+            mock.universe.tags_by_upper_name.get(name.upper())
+            if server.upper() == mock.config.data_server.upper()
+            else None
+        )
         if tag is None or tag.created_s > mock.now_s():
             raise PIError(404, f"PI Point not found '{path}'.")
         return tag
@@ -142,14 +147,14 @@ def register(router: Router, mock: MockPI) -> None:
         return sets
 
     def set_guid(name: str) -> uuid.UUID:
-        return uuid.uuid5(universe.namespace, f"enumerationset/{name}")
+        return uuid.uuid5(mock.universe.namespace, f"enumerationset/{name}")
 
     def set_path(name: str) -> str:
-        return f"{universe.data_server_path}\\{name}"
+        return f"{mock.universe.data_server_path}\\{name}"
 
     def set_webid(ctx: Ctx, name: str) -> str:
         return webid.object_webid(
-            "MS", [universe.data_server_guid, set_guid(name)], set_path(name), ctx.webid_type, owner="D"
+            "MS", [mock.universe.data_server_guid, set_guid(name)], set_path(name), ctx.webid_type, owner="D"
         )
 
     def enumeration_set(ctx: Ctx, name: str) -> dict:
@@ -190,10 +195,10 @@ def register(router: Router, mock: MockPI) -> None:
         parent = set_webid(ctx, name)
         items = []
         for state, value, _system in enumeration_sets()[name]:
-            guid = uuid.uuid5(universe.namespace, f"enumerationvalue/{name}/{value}")
+            guid = uuid.uuid5(mock.universe.namespace, f"enumerationvalue/{name}/{value}")
             path = f"{set_path(name)}\\{state}"
             wid = webid.object_webid(
-                "MV", [universe.data_server_guid, set_guid(name), guid], path, ctx.webid_type, owner="D"
+                "MV", [mock.universe.data_server_guid, set_guid(name), guid], path, ctx.webid_type, owner="D"
             )
             items.append(
                 {

@@ -10,6 +10,7 @@ from osipi_dagster.assets.metrics import (
     pi_metrics_match_pi_summaries,
     pi_summaries_hourly,
 )
+from osipi_dagster.assets.report import osipi_ingestion_report
 from osipi_dagster.assets.timeseries import pi_timeseries
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "pi_summaries_hourly",
     "pi_metrics_match_pi_summaries",
     "pi_interpolated",
+    "osipi_ingestion_report",
 ]
