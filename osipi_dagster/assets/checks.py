@@ -13,10 +13,12 @@ from dagster import (
     AssetIn,
     MetadataValue,
     asset_check,
+    build_column_schema_change_checks,
 )
 
-from osipi_dagster.assets.af import pi_af_attributes
+from osipi_dagster.assets.af import pi_af_attributes, pi_af_elements
 from osipi_dagster.assets.catalog import pi_tag_catalog
+from osipi_dagster.assets.event_frames import pi_event_frames
 from osipi_dagster.assets.metrics import markdown_table, pi_metrics_hourly, stream_set_reader
 from osipi_dagster.assets.timeseries import pi_timeseries
 from osipi_dagster.partitions import hourly_partitions
@@ -124,3 +126,10 @@ CHECKS = [
     pi_af_point_attributes_resolve_to_tags,
     pi_metrics_count_matches_raw_rows,
 ]
+
+# The tables loaded from PI: a column added, removed or retyped (a transform or a PI point type changed) shows as
+# a failed `column_schema_change` check (warning) on the table, comparing the `dagster/column_schema` of its last
+# two materialisations (the IO manager records the columns written on each).
+SCHEMA_CHANGE_CHECKS = build_column_schema_change_checks(
+    assets=[pi_tag_catalog, pi_timeseries, pi_af_elements, pi_af_attributes, pi_event_frames]
+)

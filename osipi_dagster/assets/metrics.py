@@ -20,7 +20,7 @@ from dagster import (
 from pydantic import Field
 
 from osipi_dagster.assets.columns import table_metadata
-from osipi_dagster.automation import follows_upstream_condition, hourly_settle_condition
+from osipi_dagster.automation import follows_upstream_condition, hourly_freshness_policy, hourly_settle_condition
 from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.pi.summaries import StreamSetReader
 from osipi_dagster.pi.values import UTC_TIMESTAMP
@@ -34,7 +34,7 @@ INTERPOLATED_INTERVAL = get_settings().interpolated_interval
 
 def _gold(**kwargs):
     """Hourly gold assets: partitioned like ``pi_timeseries`` (their ``metadata`` names the ``hour`` column),
-    automation follows any updated upstream partition."""
+    automation follows any updated upstream partition, and they are as fresh as the hourly loads."""
     return asset(
         **{
             "group_name": "gold",
@@ -42,6 +42,7 @@ def _gold(**kwargs):
             "partitions_def": hourly_partitions,
             "backfill_policy": BackfillPolicy.single_run(),
             "automation_condition": follows_upstream_condition(),
+            "freshness_policy": hourly_freshness_policy(),
             **kwargs,
         }
     )
