@@ -3,17 +3,24 @@
 Blocking checks (ERROR severity, ``blocking=True``) stop the downstream assets of the same run: duplicated or
 misplaced rows, or a catalog with a WebId twice, must not flow to gold."""
 
-from datetime import timedelta
+from datetime import datetime
 
 import polars as pl
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetIn,
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
     MetadataValue,
     asset_check,
     build_column_schema_change_checks,
+)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
 )
 
 from osipi_dagster.assets.af import pi_af_attributes, pi_af_elements
@@ -52,6 +59,64 @@ def _result(problems: dict[str, pl.DataFrame], **facts) -> AssetCheckResult:
     )
 
 
+def _hours(context: AssetCheckExecutionContext) -> list[tuple[str, datetime, datetime]]:
+    """The run's hourly partitions and their windows: one, or several in a range run."""
+    return [(key, *hourly_partitions.time_window_for_partition_key(key)) for key in context.partition_keys]
+
+
+def _in_hour(start: datetime, end: datetime, column: str = "timestamp") -> pl.Expr:
+    return pl.col(column).is_between(start, end, closed="left")
+
+
+def _latest_materialization(
+    instance: DagsterInstance, asset_key: AssetKey, partition: str
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
+    ).records
+    if not records:
+        return None
+    record = records[0]
+    return AssetCheckEvaluationTargetMaterializationData(
+        run_id=record.run_id, storage_id=record.storage_id, timestamp=record.timestamp
+    )
+
+
+def _per_partition(context: AssetCheckExecutionContext, results: dict[str, AssetCheckResult]) -> AssetCheckResult:
+    """The check's result for the run's hourly partitions.
+
+    A range run (a backfill, the settle window) checks all its hours in one step, and Dagster records that step's
+    result without a partition, so the UI would show the check as skipped for every hour of the range. So each
+    hour's result is also recorded as that partition's evaluation; the step's own result sums them up (and fails,
+    blocking gold, when any hour fails)."""
+    if len(results) == 1:
+        return next(iter(results.values()))
+    [spec] = context.check_specs
+    for key, result in results.items():
+        context.op_execution_context.log_event(
+            AssetCheckEvaluation(
+                asset_key=spec.asset_key,
+                check_name=spec.name,
+                passed=result.passed,
+                metadata=result.metadata,
+                severity=result.severity,
+                blocking=spec.blocking,
+                partition=key,
+                target_materialization_data=_latest_materialization(context.instance, spec.asset_key, key),
+            )
+        )
+    failed = [key for key, result in results.items() if not result.passed]
+    return AssetCheckResult(
+        passed=not failed,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "partitions_checked": len(results),
+            "partitions_failed": len(failed),
+            **({"failed_partitions": ", ".join(failed[:SHOWN])} if failed else {}),
+        },
+    )
+
+
 @asset_check(
     asset=pi_timeseries,
     partitions_def=hourly_partitions,
@@ -59,8 +124,15 @@ def _result(problems: dict[str, pl.DataFrame], **facts) -> AssetCheckResult:
     description="Each (tag_webid, timestamp, sequence) once in the partition. (Timestamps outside the window "
     "cannot be written: the IO manager's overwrite predicate rejects them.)",
 )
-def pi_timeseries_keys_unique(pi_timeseries: pl.LazyFrame) -> AssetCheckResult:
-    return _result({"duplicate_keys": quality.duplicate_keys(pi_timeseries, KEY)})
+def pi_timeseries_keys_unique(context: AssetCheckExecutionContext, pi_timeseries: pl.LazyFrame) -> AssetCheckResult:
+    duplicates = quality.duplicate_keys(pi_timeseries, KEY)
+    return _per_partition(
+        context,
+        {
+            key: _result({"duplicate_keys": duplicates.filter(_in_hour(start, end))})
+            for key, start, end in _hours(context)
+        },
+    )
 
 
 @asset_check(
@@ -68,7 +140,7 @@ def pi_timeseries_keys_unique(pi_timeseries: pl.LazyFrame) -> AssetCheckResult:
     additional_ins={"pi_tag_catalog": AssetIn()},
     partitions_def=hourly_partitions,
     description="Every active tag accounted for, with exactly as many rows per tag as PI's own Count of the "
-    f"window (streamsets/summary, calculationBasis={COUNT_BASIS}: the events of [start, end)). Values that "
+    f"hour (streamsets/summary, calculationBasis={COUNT_BASIS}: the events of [start, end)). Values that "
     "arrive in PI after the load show here until the settle window reloads the hour.",
 )
 def pi_timeseries_complete_against_pi_count(
@@ -76,16 +148,18 @@ def pi_timeseries_complete_against_pi_count(
 ) -> AssetCheckResult:
     window = context.partition_time_window
     active = pi_tag_catalog.filter(pl.col("is_active"))["webid"].to_list()
-    summaries = stream_set_reader(pi).summaries(
-        active,
-        window.start,
-        window.end,
-        f"{(window.end - window.start) // timedelta(hours=1)}h",
-        COUNT_BASIS,
-        ["Count"],
-    )
-    mismatches = quality.count_mismatches(quality.rows_per_tag(pi_timeseries), quality.pi_counts(summaries), active)
-    return _result({"tags_not_matching_pi": mismatches}, active_tags=len(active))
+    # One request series for the run's hours, one Count per tag and hour (stamped with the hour's start).
+    summaries = stream_set_reader(pi).summaries(active, window.start, window.end, "1h", COUNT_BASIS, ["Count"])
+    rows = quality.rows_per_tag_and_hour(pi_timeseries)
+    results = {}
+    for key, start, end in _hours(context):
+        mismatches = quality.count_mismatches(
+            rows.filter(pl.col("hour") == start).drop("hour"),
+            quality.pi_counts(summaries.filter(_in_hour(start, end))),
+            active,
+        )
+        results[key] = _result({"tags_not_matching_pi": mismatches}, active_tags=len(active))
+    return _per_partition(context, results)
 
 
 @asset_check(asset=pi_tag_catalog, blocking=True, description="Each WebId once in the catalog")
@@ -115,8 +189,17 @@ def pi_af_point_attributes_resolve_to_tags(pi_af_attributes: pl.DataFrame) -> As
     blocking=True,
     description="count of every tag-hour equals the rows of pi_timeseries for that tag and hour",
 )
-def pi_metrics_count_matches_raw_rows(pi_metrics_hourly: pl.DataFrame, pi_timeseries: pl.LazyFrame) -> AssetCheckResult:
-    return _result({"tag_hours_not_matching": quality.gold_count_mismatches(pi_metrics_hourly, pi_timeseries)})
+def pi_metrics_count_matches_raw_rows(
+    context: AssetCheckExecutionContext, pi_metrics_hourly: pl.DataFrame, pi_timeseries: pl.LazyFrame
+) -> AssetCheckResult:
+    mismatches = quality.gold_count_mismatches(pi_metrics_hourly, pi_timeseries)
+    return _per_partition(
+        context,
+        {
+            key: _result({"tag_hours_not_matching": mismatches.filter(_in_hour(start, end, "hour"))})
+            for key, start, end in _hours(context)
+        },
+    )
 
 
 CHECKS = [

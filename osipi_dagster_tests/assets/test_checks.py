@@ -20,7 +20,7 @@ from osipi_dagster.assets.checks import (
     pi_timeseries_complete_against_pi_count,
     pi_timeseries_keys_unique,
 )
-from osipi_dagster_tests.helpers import hour_window, load_af
+from osipi_dagster_tests.helpers import hour_window, load_af, range_tags
 
 pytestmark = pytest.mark.integration  # every test here runs the mock server process
 
@@ -182,3 +182,45 @@ def test_duplicate_keys_in_a_run_stop_gold_in_that_run(loaded):
         for path, version in versions.items():
             if DeltaTable(str(path)).version() != version:
                 DeltaTable(str(path)).restore(version)
+
+
+def test_a_range_run_records_each_hours_check_result(loaded):
+    """A range run checks all its hours in one step; each hour still gets its own evaluation (the UI shows the
+    check per partition), and one corrupted hour fails only that hour's."""
+    root, resources, _ = loaded
+    first, last = "2026-11-20-06:00", "2026-11-20-07:00"
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            ASSETS,
+            selection=AssetSelection.assets(pi_timeseries, pi_metrics_hourly)
+            | AssetSelection.checks(pi_timeseries_keys_unique, pi_metrics_count_matches_raw_rows),
+            tags=range_tags(first, last),
+            resources=resources,
+            instance=instance,
+        )
+    assert result.success
+    by_partition = {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
+    for check in (
+        "pi_timeseries_keys_unique",
+        "pi_timeseries_complete_against_pi_count",
+        "pi_metrics_count_matches_raw_rows",
+    ):
+        assert all(by_partition[(check, hour)].passed for hour in (first, last)), check
+        assert by_partition[(check, None)].metadata["partitions_checked"].value == 2
+
+    start, end = hour_window(last)
+    late = pl.col("timestamp").is_between(start, end, closed="left")
+    with corrupted(root, "bronze", "pi_timeseries", lambda f: pl.concat([f, f.filter(late).head(5)])):
+        with DagsterInstance.ephemeral() as instance:
+            result = materialize(
+                [*TABLES, pi_timeseries_keys_unique],
+                selection=AssetSelection.checks(pi_timeseries_keys_unique),
+                tags=range_tags(first, last),
+                resources=resources,
+                instance=instance,
+                raise_on_error=False,
+            )
+    by_partition = {e.partition: e for e in result.get_asset_check_evaluations()}
+    assert by_partition[first].passed and by_partition[first].metadata["duplicate_keys"].value == 0
+    assert not by_partition[last].passed and by_partition[last].metadata["duplicate_keys"].value == 5
+    assert not by_partition[None].passed and by_partition[None].metadata["failed_partitions"].value == last
