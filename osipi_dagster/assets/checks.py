@@ -3,30 +3,22 @@
 Blocking checks (ERROR severity, ``blocking=True``) stop the downstream assets of the same run: duplicated or
 misplaced rows, or a catalog with a WebId twice, must not flow to gold."""
 
-from datetime import datetime
-
 import polars as pl
 from dagster import (
-    AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetIn,
-    AssetKey,
-    AssetRecordsFilter,
-    DagsterInstance,
     MetadataValue,
     asset_check,
     build_column_schema_change_checks,
-)
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,
 )
 
 from osipi_dagster.assets.af import pi_af_attributes, pi_af_elements
 from osipi_dagster.assets.catalog import pi_tag_catalog
 from osipi_dagster.assets.event_frames import pi_event_frames
 from osipi_dagster.assets.metrics import markdown_table, pi_metrics_hourly, stream_set_reader
+from osipi_dagster.assets.partition_checks import in_hour, partition_hours, per_partition_result
 from osipi_dagster.assets.timeseries import pi_timeseries
 from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.resources.pi_web_api import PIWebAPIResource
@@ -59,64 +51,6 @@ def _result(problems: dict[str, pl.DataFrame], **facts) -> AssetCheckResult:
     )
 
 
-def _hours(context: AssetCheckExecutionContext) -> list[tuple[str, datetime, datetime]]:
-    """The run's hourly partitions and their windows: one, or several in a range run."""
-    return [(key, *hourly_partitions.time_window_for_partition_key(key)) for key in context.partition_keys]
-
-
-def _in_hour(start: datetime, end: datetime, column: str = "timestamp") -> pl.Expr:
-    return pl.col(column).is_between(start, end, closed="left")
-
-
-def _latest_materialization(
-    instance: DagsterInstance, asset_key: AssetKey, partition: str
-) -> AssetCheckEvaluationTargetMaterializationData | None:
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
-    ).records
-    if not records:
-        return None
-    record = records[0]
-    return AssetCheckEvaluationTargetMaterializationData(
-        run_id=record.run_id, storage_id=record.storage_id, timestamp=record.timestamp
-    )
-
-
-def _per_partition(context: AssetCheckExecutionContext, results: dict[str, AssetCheckResult]) -> AssetCheckResult:
-    """The check's result for the run's hourly partitions.
-
-    A range run (a backfill, the settle window) checks all its hours in one step, and Dagster records that step's
-    result without a partition, so the UI would show the check as skipped for every hour of the range. So each
-    hour's result is also recorded as that partition's evaluation; the step's own result sums them up (and fails,
-    blocking gold, when any hour fails)."""
-    if len(results) == 1:
-        return next(iter(results.values()))
-    [spec] = context.check_specs
-    for key, result in results.items():
-        context.op_execution_context.log_event(
-            AssetCheckEvaluation(
-                asset_key=spec.asset_key,
-                check_name=spec.name,
-                passed=result.passed,
-                metadata=result.metadata,
-                severity=result.severity,
-                blocking=spec.blocking,
-                partition=key,
-                target_materialization_data=_latest_materialization(context.instance, spec.asset_key, key),
-            )
-        )
-    failed = [key for key, result in results.items() if not result.passed]
-    return AssetCheckResult(
-        passed=not failed,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={
-            "partitions_checked": len(results),
-            "partitions_failed": len(failed),
-            **({"failed_partitions": ", ".join(failed[:SHOWN])} if failed else {}),
-        },
-    )
-
-
 @asset_check(
     asset=pi_timeseries,
     partitions_def=hourly_partitions,
@@ -126,11 +60,11 @@ def _per_partition(context: AssetCheckExecutionContext, results: dict[str, Asset
 )
 def pi_timeseries_keys_unique(context: AssetCheckExecutionContext, pi_timeseries: pl.LazyFrame) -> AssetCheckResult:
     duplicates = quality.duplicate_keys(pi_timeseries, KEY)
-    return _per_partition(
+    return per_partition_result(
         context,
         {
-            key: _result({"duplicate_keys": duplicates.filter(_in_hour(start, end))})
-            for key, start, end in _hours(context)
+            key: _result({"duplicate_keys": duplicates.filter(in_hour(start, end))})
+            for key, start, end in partition_hours(context)
         },
     )
 
@@ -152,14 +86,14 @@ def pi_timeseries_complete_against_pi_count(
     summaries = stream_set_reader(pi).summaries(active, window.start, window.end, "1h", COUNT_BASIS, ["Count"])
     rows = quality.rows_per_tag_and_hour(pi_timeseries)
     results = {}
-    for key, start, end in _hours(context):
+    for key, start, end in partition_hours(context):
         mismatches = quality.count_mismatches(
             rows.filter(pl.col("hour") == start).drop("hour"),
-            quality.pi_counts(summaries.filter(_in_hour(start, end))),
+            quality.pi_counts(summaries.filter(in_hour(start, end))),
             active,
         )
         results[key] = _result({"tags_not_matching_pi": mismatches}, active_tags=len(active))
-    return _per_partition(context, results)
+    return per_partition_result(context, results)
 
 
 @asset_check(asset=pi_tag_catalog, blocking=True, description="Each WebId once in the catalog")
@@ -193,11 +127,11 @@ def pi_metrics_count_matches_raw_rows(
     context: AssetCheckExecutionContext, pi_metrics_hourly: pl.DataFrame, pi_timeseries: pl.LazyFrame
 ) -> AssetCheckResult:
     mismatches = quality.gold_count_mismatches(pi_metrics_hourly, pi_timeseries)
-    return _per_partition(
+    return per_partition_result(
         context,
         {
-            key: _result({"tag_hours_not_matching": mismatches.filter(_in_hour(start, end, "hour"))})
-            for key, start, end in _hours(context)
+            key: _result({"tag_hours_not_matching": mismatches.filter(in_hour(start, end, "hour"))})
+            for key, start, end in partition_hours(context)
         },
     )
 
