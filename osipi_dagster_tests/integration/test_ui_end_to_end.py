@@ -33,6 +33,9 @@ REPO = Path(__file__).resolve().parents[2]
 TAGS = 20  # few tags and hours: the test is about what the UI shows, on CI's 2 cores
 HOURS = [hour_key(MOCK_NOW - timedelta(hours=n)) for n in (4, 3, 2)]
 CATALOG_CHECKS = ["pi_tag_catalog_unique_webids", "column_schema_change"]
+# Every step in the run's process: the records and what the UI shows are the same as with the default
+# multiprocess executor, without a Python process started per step (most of a run's time on 2 busy cores).
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 TIMESERIES_CHECKS = ["pi_timeseries_keys_unique", "pi_timeseries_complete_against_pi_count"]
 
 LAUNCH_RUN = """
@@ -82,6 +85,7 @@ def launch_run(url: str, asset: str, checks: list[str]) -> str:
                 "assetCheckSelection": [{"assetKey": {"path": [asset]}, "name": name} for name in checks],
             },
             "mode": "default",
+            "runConfigData": IN_PROCESS,
         },
     )["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
@@ -118,7 +122,11 @@ def ui(tmp_path):
     began = time.monotonic()
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # No automation (it would load the AF tables at the first tick, and gold after the backfill): only the runs
+    # this test launches.
+    (home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\nauto_materialize:\n  enabled: false\n  use_sensors: false\n"
+    )
     with running_mock("--tags", str(TAGS), "--now", MOCK_NOW.isoformat()) as mock:
         env = {
             "DAGSTER_HOME": str(home),
@@ -128,7 +136,7 @@ def ui(tmp_path):
             "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5",  # the daemon's freshness evaluation, every 30 s by default
         }
         # The new-tag sensor would load the catalog and a day of hours at the daemon's first tick, before the UI
-        # answers: stop it in the instance first (the other sensors do nothing until data exists).
+        # answers: stop it in the instance first (the event-frame sensor does nothing without event frames).
         stop = subprocess.run(
             [venv_tool("dagster"), "sensor", "stop", "-w", "workspace.yaml", "pi_new_tags_sensor"],
             cwd=REPO,
@@ -167,7 +175,13 @@ def test_the_ui_shows_true_partitions_row_counts_and_checks_after_a_backfill(ui)
     print(f"catalog loaded {time.monotonic() - began:.1f}s")
 
     launched = graphql(
-        url, LAUNCH_BACKFILL, params={"partitionNames": HOURS, "assetSelection": [{"path": ["pi_timeseries"]}]}
+        url,
+        LAUNCH_BACKFILL,
+        params={
+            "partitionNames": HOURS,
+            "assetSelection": [{"path": ["pi_timeseries"]}],
+            "runConfigData": IN_PROCESS,
+        },
     )["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["backfillId"]
