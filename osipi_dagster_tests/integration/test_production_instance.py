@@ -139,7 +139,8 @@ def test_daemon_runs_a_backfill_as_concurrent_runs_on_postgres(production_env):
                 runs = graphql(url, BACKFILL_RUNS, id=backfill_id)["runsOrError"]["results"]
                 return len(runs) == expected_runs and all(run["status"] in TERMINAL for run in runs)
 
-            wait_until(backfill_done, f"backfill {backfill_id}", 150, daemon, tmp_path / "daemon.log")
+            # A hang guard: each run also starts a process per check step (three per run), slow on 2 busy cores.
+            wait_until(backfill_done, f"backfill {backfill_id}", 400, daemon, tmp_path / "daemon.log")
             print(f"backfill done {time.monotonic() - began:.1f}s")
 
     # The run records, read from PostgreSQL itself.
