@@ -117,8 +117,9 @@ def checks_by_name(view: dict) -> dict[str, dict]:
 @pytest.fixture
 def ui(tmp_path):
     """The mock PI Web API and ``dagster dev`` on free 127.0.0.1 ports with a temporary DAGSTER_HOME and this
-    repository's workspace.yaml; yields the GraphQL URL and the Delta root. Both stop when the test ends (the
-    whole process group of ``dagster dev``: webserver, daemon, code server, runs), also when it fails."""
+    repository's workspace.yaml; yields the GraphQL URL, the Delta root, the process and its log. Both stop when
+    the test ends (the whole process group of ``dagster dev``: webserver, daemon, code server, runs), also when it
+    fails."""
     began = time.monotonic()
     home = tmp_path / "dagster_home"
     home.mkdir()
