@@ -16,7 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from dagster import AssetSelection, AutomationCondition, AutomationConditionSensorDefinition, DefaultSensorStatus
+from dagster import (
+    AssetSelection,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    FreshnessPolicy,
+)
 
 from osipi_dagster.settings import get_settings
 
@@ -132,3 +138,25 @@ automation_sensor = AutomationConditionSensorDefinition(
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=60,
 )
+
+
+# Time an hourly run may take after its cron tick (queue, reading PI, the commit) before its load counts as late.
+HOURLY_RUN_MARGIN = timedelta(minutes=30)
+
+
+def hourly_freshness_policy(settle_hours: int = SETTLE_HOURS) -> FreshnessPolicy:
+    """How old the latest load of an hourly asset may be; the daemon evaluates it and the UI shows the asset's
+    freshness (pass / warn / fail).
+
+    Each hourly tick reloads the latest ``settle_hours`` hours, so an hour is read by ``settle_hours`` ticks in
+    a row: a missed tick loses nothing (warn after 1 h plus the run margin), but once no load has succeeded for
+    ``settle_hours`` hours plus the margin, an hour has left the settle window unread and needs a backfill (fail).
+    With one settle hour the two coincide: fail only.
+
+    Dagster 1.13 evaluates this per asset (the age of the latest materialisation of any partition), not per
+    partition; the settle window's runs always include the newest complete hour, so in normal operation the
+    age is that of the newest hour, while a backfill of old hours also counts as a load.
+    """
+    fail = timedelta(hours=settle_hours) + HOURLY_RUN_MARGIN
+    warn = timedelta(hours=1) + HOURLY_RUN_MARGIN
+    return FreshnessPolicy.time_window(fail_window=fail, warn_window=warn if warn < fail else None)

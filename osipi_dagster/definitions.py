@@ -16,7 +16,7 @@ from osipi_dagster.assets import (
     pi_tag_catalog,
     pi_timeseries,
 )
-from osipi_dagster.assets.checks import CHECKS
+from osipi_dagster.assets.checks import CHECKS, SCHEMA_CHANGE_CHECKS
 from osipi_dagster.assets.metrics import INTERPOLATED_INTERVAL
 from osipi_dagster.automation import automation_sensor
 from osipi_dagster.resources import resources_from_env
@@ -37,7 +37,7 @@ defs = Definitions(
         # Evenly spaced values are many rows: only when OSIPI_INTERPOLATED_INTERVAL asks for them.
         *([pi_interpolated] if INTERPOLATED_INTERVAL else []),
     ],
-    asset_checks=[pi_metrics_match_pi_summaries, *CHECKS],
+    asset_checks=[pi_metrics_match_pi_summaries, *CHECKS, *SCHEMA_CHANGE_CHECKS],
     sensors=[automation_sensor, pi_new_tags_sensor, pi_open_event_frames_sensor],
     resources=resources_from_env(),
 )

@@ -74,7 +74,9 @@ def _tail(log: Path | None, lines: int = 40) -> str:
 def running(
     args: list[str], log: Path, env: dict[str, str] | None = None, cwd: str | None = None, stop_timeout: float = 20.0
 ) -> Iterator[subprocess.Popen]:
-    """Start ``args`` (output to ``log``), yield the process, and terminate it (then kill) when the block exits."""
+    """Start ``args`` (output to ``log``) in a session of its own, yield the process, and when the block exits
+    stop the whole process group: SIGTERM, then SIGKILL for whatever is left (children such as a webserver's
+    code server or ``dagster dev``'s daemon and runs)."""
     with open(log, "ab") as out:
         process = subprocess.Popen(
             args,
@@ -87,9 +89,17 @@ def running(
     try:
         yield process
     finally:
-        process.terminate()
+        _signal_group(process, signal.SIGTERM)
         try:
             process.wait(timeout=stop_timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # its own session: the process and the children it started
-            process.wait()
+            pass
+        _signal_group(process, signal.SIGKILL)
+        process.wait()
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)  # its own session: the process and the children it started
+    except ProcessLookupError:
+        pass  # the group is gone

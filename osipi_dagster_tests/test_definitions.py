@@ -48,6 +48,7 @@ def test_the_checks_are_defined():
         "pi_tag_catalog_unique_webids",
         "pi_af_point_attributes_resolve_to_tags",
         "pi_metrics_count_matches_raw_rows",
+        "column_schema_change",  # on each bronze table (test_schema_and_freshness.py)
     }
 
 

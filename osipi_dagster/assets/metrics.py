@@ -20,7 +20,8 @@ from dagster import (
 from pydantic import Field
 
 from osipi_dagster.assets.columns import table_metadata
-from osipi_dagster.automation import follows_upstream_condition, hourly_settle_condition
+from osipi_dagster.assets.partition_checks import in_hour, partition_hours, per_partition_result
+from osipi_dagster.automation import follows_upstream_condition, hourly_freshness_policy, hourly_settle_condition
 from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.pi.summaries import StreamSetReader
 from osipi_dagster.pi.values import UTC_TIMESTAMP
@@ -34,7 +35,7 @@ INTERPOLATED_INTERVAL = get_settings().interpolated_interval
 
 def _gold(**kwargs):
     """Hourly gold assets: partitioned like ``pi_timeseries`` (their ``metadata`` names the ``hour`` column),
-    automation follows any updated upstream partition."""
+    automation follows any updated upstream partition, and they are as fresh as the hourly loads."""
     return asset(
         **{
             "group_name": "gold",
@@ -42,6 +43,7 @@ def _gold(**kwargs):
             "partitions_def": hourly_partitions,
             "backfill_policy": BackfillPolicy.single_run(),
             "automation_condition": follows_upstream_condition(),
+            "freshness_policy": hourly_freshness_policy(),
             **kwargs,
         }
     )
@@ -168,12 +170,24 @@ def pi_metrics_match_pi_summaries(
     context: AssetCheckExecutionContext, pi_metrics_hourly: pl.DataFrame, pi_summaries_hourly: pl.DataFrame
 ) -> AssetCheckResult:
     differences = metrics.disagreements(pi_metrics_hourly, pi_summaries_hourly)
+    return per_partition_result(
+        context,
+        {
+            key: _summaries_result(
+                pi_metrics_hourly.filter(in_hour(start, end, "hour")), differences.filter(in_hour(start, end, "hour"))
+            )
+            for key, start, end in partition_hours(context)
+        },
+    )
+
+
+def _summaries_result(metrics_of_hour: pl.DataFrame, differences: pl.DataFrame) -> AssetCheckResult:
     shown = differences.head(20).with_columns(pl.col("hour").dt.strftime("%Y-%m-%dT%H:%MZ"))
     return AssetCheckResult(
         passed=differences.height == 0,
         severity=AssetCheckSeverity.WARN,
         metadata={
-            "tag_hours": pi_metrics_hourly.height,
+            "tag_hours": metrics_of_hour.height,
             "disagreements": differences.height,
             "columns": MetadataValue.json(
                 differences["column"].value_counts().to_dicts() if differences.height else []

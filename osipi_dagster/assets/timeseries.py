@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from osipi_dagster.assets.columns import table_metadata
-from osipi_dagster.automation import hourly_settle_condition
+from osipi_dagster.automation import hourly_freshness_policy, hourly_settle_condition
 from osipi_dagster.partitions import hourly_partitions
 from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.pi.errors import PIWebAPIError
@@ -170,6 +170,7 @@ PARTITIONS_PER_RUN = get_settings().backfill_partitions_per_run
     retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
     metadata=table_metadata("bronze", "pi_timeseries", partition_expr="timestamp"),
     automation_condition=hourly_settle_condition(),
+    freshness_policy=hourly_freshness_policy(),
     pool="pi_web_api",
 )
 def pi_timeseries(

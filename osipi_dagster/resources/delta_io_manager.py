@@ -106,7 +106,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
             **metadata,
             **_table_row_count(connection, partitioned),
             "table_uri": connection.table_uri,
-            **_written_column_schema(context, df),
+            **_written_column_schema(context, df.schema),
         }
 
     def _handle_stream(
@@ -150,6 +150,7 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
             **_row_count_metadata(context, spool.rows, rows),
             **_table_row_count(connection, True),
             "table_uri": connection.table_uri,
+            **_written_column_schema(context, pl.from_arrow(reader.schema.empty_table()).schema),
         }
 
     @property
@@ -200,12 +201,16 @@ def _row_count_metadata(context: OutputContext, rows: int, scope: str = "") -> d
     return {"range_row_count": rows, "range_partitions": len(context.asset_partition_keys)}
 
 
-def _written_column_schema(context: OutputContext, df: pl.DataFrame) -> dict[str, Any]:
-    """The columns written, unless the asset declares its schema (with descriptions) at definition time: a
-    materialisation's schema replaces the definition's in the UI."""
-    if "dagster/column_schema" in (context.definition_metadata or {}):
-        return {}
-    columns = [TableColumn(name=name, type=str(dtype)) for name, dtype in df.schema.items()]
+def _written_column_schema(context: OutputContext, written: Mapping[str, pl.DataType]) -> dict[str, Any]:
+    """The columns actually written, on every materialisation: what Dagster's column-schema change checks
+    compare between the last two. A materialisation's schema replaces the definition's in the UI, so each
+    column keeps the description the asset declares for it (``dagster/column_schema`` definition metadata)."""
+    declared = (context.definition_metadata or {}).get("dagster/column_schema")
+    declared = getattr(declared, "schema", declared)  # a TableSchemaMetadataValue or a TableSchema
+    descriptions = {column.name: column.description for column in declared.columns} if declared else {}
+    columns = [
+        TableColumn(name=name, type=str(dtype), description=descriptions.get(name)) for name, dtype in written.items()
+    ]
     return {"dagster/column_schema": MetadataValue.table_schema(TableSchema(columns=columns))}
 
 

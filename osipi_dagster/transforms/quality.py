@@ -33,8 +33,13 @@ def pi_counts(summaries: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def rows_per_tag(frame: pl.LazyFrame) -> pl.DataFrame:
-    return frame.group_by("tag_webid").agg(rows=pl.len().cast(pl.Int64)).collect()
+def rows_per_tag_and_hour(frame: pl.LazyFrame) -> pl.DataFrame:
+    """``tag_webid``, ``hour`` (the start of its UTC hour), ``rows``."""
+    return (
+        frame.group_by("tag_webid", hour=pl.col("timestamp").dt.truncate("1h"))
+        .agg(rows=pl.len().cast(pl.Int64))
+        .collect()
+    )
 
 
 def unresolved_share(attributes: pl.DataFrame) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from osipi_dagster.assets.checks import (
     pi_timeseries_complete_against_pi_count,
     pi_timeseries_keys_unique,
 )
-from osipi_dagster_tests.helpers import hour_window, load_af
+from osipi_dagster_tests.helpers import hour_window, load_af, range_tags
 
 pytestmark = pytest.mark.integration  # every test here runs the mock server process
 
@@ -142,3 +142,85 @@ def test_a_wrong_gold_count_fails_the_reconciliation(loaded):
     ):
         evaluation = run_check(loaded, pi_metrics_count_matches_raw_rows)
         assert not evaluation.passed and evaluation.metadata["tag_hours_not_matching"].value == 1
+
+
+def test_duplicate_keys_in_a_run_stop_gold_in_that_run(loaded):
+    """A catalog holding one tag twice makes the run read that tag twice: the blocking key check fails after
+    pi_timeseries is written, and pi_metrics_hourly of the same run is not computed."""
+    root, resources, _ = loaded
+    hour = "2026-11-20-09:00"  # an hour the fixture did not load
+    start, end = hour_window(hour)
+    timeseries, gold = root / "bronze" / "pi_timeseries", root / "gold" / "pi_metrics_hourly"
+    versions = {path: DeltaTable(str(path)).version() for path in (timeseries, gold)}
+    try:
+        with corrupted(
+            root, "bronze", "pi_tag_catalog", lambda f: pl.concat([f, f.filter(pl.col("is_active")).head(1)])
+        ):
+            with DagsterInstance.ephemeral() as instance:
+                result = materialize(
+                    ASSETS,
+                    selection=AssetSelection.assets(pi_timeseries, pi_metrics_hourly)
+                    | AssetSelection.checks(pi_timeseries_keys_unique, pi_metrics_count_matches_raw_rows),
+                    partition_key=hour,
+                    resources=resources,
+                    instance=instance,
+                    raise_on_error=False,
+                )
+        assert not result.success
+        evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        evaluation = evaluations["pi_timeseries_keys_unique"]
+        assert not evaluation.passed
+        written = pl.read_delta(str(timeseries)).filter(pl.col("timestamp").is_between(start, end, closed="left"))
+        # The duplicated tag's rows, once more: what the check reports.
+        duplicates = written.height - written.unique(subset=["tag_webid", "timestamp", "sequence"]).height
+        assert evaluation.metadata["duplicate_keys"].value == duplicates > 0
+        assert [m.asset_key.path for m in result.get_asset_materialization_events()] == [["pi_timeseries"]]
+        assert "pi_metrics_hourly" not in {e.step_key for e in result.get_step_success_events()}
+        # Gold was not written for the hour.
+        assert pl.read_delta(str(gold)).filter(pl.col("hour") == start).height == 0
+    finally:
+        for path, version in versions.items():
+            if DeltaTable(str(path)).version() != version:
+                DeltaTable(str(path)).restore(version)
+
+
+def test_a_range_run_records_each_hours_check_result(loaded):
+    """A range run checks all its hours in one step; each hour still gets its own evaluation (the UI shows the
+    check per partition), and one corrupted hour fails only that hour's."""
+    root, resources, _ = loaded
+    first, last = "2026-11-20-06:00", "2026-11-20-07:00"
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            ASSETS,
+            selection=AssetSelection.assets(pi_timeseries, pi_metrics_hourly)
+            | AssetSelection.checks(pi_timeseries_keys_unique, pi_metrics_count_matches_raw_rows),
+            tags=range_tags(first, last),
+            resources=resources,
+            instance=instance,
+        )
+    assert result.success
+    by_partition = {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
+    for check in (
+        "pi_timeseries_keys_unique",
+        "pi_timeseries_complete_against_pi_count",
+        "pi_metrics_count_matches_raw_rows",
+    ):
+        assert all(by_partition[(check, hour)].passed for hour in (first, last)), check
+        assert by_partition[(check, None)].metadata["partitions_checked"].value == 2
+
+    start, end = hour_window(last)
+    late = pl.col("timestamp").is_between(start, end, closed="left")
+    with corrupted(root, "bronze", "pi_timeseries", lambda f: pl.concat([f, f.filter(late).head(5)])):
+        with DagsterInstance.ephemeral() as instance:
+            result = materialize(
+                [*TABLES, pi_timeseries_keys_unique],
+                selection=AssetSelection.checks(pi_timeseries_keys_unique),
+                tags=range_tags(first, last),
+                resources=resources,
+                instance=instance,
+                raise_on_error=False,
+            )
+    by_partition = {e.partition: e for e in result.get_asset_check_evaluations()}
+    assert by_partition[first].passed and by_partition[first].metadata["duplicate_keys"].value == 0
+    assert not by_partition[last].passed and by_partition[last].metadata["duplicate_keys"].value == 5
+    assert not by_partition[None].passed and by_partition[None].metadata["failed_partitions"].value == last

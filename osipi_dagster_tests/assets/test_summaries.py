@@ -62,8 +62,12 @@ def day(server_url, tmp_path_factory):
             },
         )
         assert result.success
-        (check,) = result.get_asset_check_evaluations()  # the partitioned check, over the range
-        assert check.passed and check.metadata["tag_hours"].value == TAGS * 24
+        # The partitioned check: one evaluation per hour of the range, and the range's summary.
+        evaluations = {e.partition: e for e in result.get_asset_check_evaluations()}
+        assert set(evaluations) == {hour.strftime("%Y-%m-%d-%H:%M") for hour in DAY} | {None}
+        assert all(e.passed for e in evaluations.values())
+        assert {evaluations[hour.strftime("%Y-%m-%d-%H:%M")].metadata["tag_hours"].value for hour in DAY} == {TAGS}
+        assert evaluations[None].metadata["partitions_checked"].value == 24
     return root
 
 

@@ -13,7 +13,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import polars as pl
 import pytest
 import yaml
@@ -22,6 +21,7 @@ from mock_pi.config import MockConfig
 from mock_pi.process import running_mock
 from osipi_dagster.transforms.timeseries import KEY
 from osipi_dagster_tests.expected import comparable, expected_timeseries
+from osipi_dagster_tests.graphql_api import BACKFILL_RUNS, LAUNCH_BACKFILL, TERMINAL, graphql, stop_sensors
 from osipi_dagster_tests.helpers import MOCK_NOW
 from osipi_dagster_tests.postgres import running_postgres
 from osipi_dagster_tests.servers import free_port, http_ok, running, venv_tool, wait_until
@@ -32,32 +32,6 @@ HOURS = 24
 PARTITIONS_PER_RUN = 8  # OSIPI_BACKFILL_PARTITIONS_PER_RUN: 24 hours -> 3 runs, one more than the pool allows
 FIRST_HOUR = datetime(2026, 11, 19, tzinfo=UTC)
 FMT = "%Y-%m-%d-%H:%M"
-
-LAUNCH_BACKFILL = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on Error { message }
-  }
-}"""
-SENSORS = """
-query { sensorsOrError(repositorySelector: {repositoryLocationName: "osipi_dagster",
-                                            repositoryName: "__repository__"}) {
-  __typename ... on Sensors { results { id name sensorState { status } } } } }"""
-STOP_SENSOR = "mutation($id: String) { stopSensor(id: $id) { __typename } }"
-BACKFILL_RUNS = """
-query($id: String!) { runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
-  ... on Runs { results { runId status } } } }"""
-TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
-
-
-def graphql(url: str, query: str, **variables) -> dict:
-    response = httpx.post(url, json={"query": query, "variables": variables}, timeout=60)
-    response.raise_for_status()
-    body = response.json()
-    assert "errors" not in body, body["errors"]
-    return body["data"]
 
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -140,10 +114,7 @@ def test_daemon_runs_a_backfill_as_concurrent_runs_on_postgres(production_env):
         )
         print(f"webserver up {time.monotonic() - began:.1f}s")
         # Sensors start RUNNING by default; pause them (as an operator would) so only the backfill runs.
-        sensors = graphql(url, SENSORS)["sensorsOrError"]["results"]
-        assert {s["name"] for s in sensors} >= {"osipi_automation", "pi_new_tags_sensor"}
-        for sensor in sensors:
-            assert graphql(url, STOP_SENSOR, id=sensor["id"])["stopSensor"]["__typename"] == "StopSensorMutationResult"
+        assert stop_sensors(url) >= {"osipi_automation", "pi_new_tags_sensor"}
 
         launched = graphql(
             url,
@@ -168,7 +139,8 @@ def test_daemon_runs_a_backfill_as_concurrent_runs_on_postgres(production_env):
                 runs = graphql(url, BACKFILL_RUNS, id=backfill_id)["runsOrError"]["results"]
                 return len(runs) == expected_runs and all(run["status"] in TERMINAL for run in runs)
 
-            wait_until(backfill_done, f"backfill {backfill_id}", 150, daemon, tmp_path / "daemon.log")
+            # A hang guard: each run also starts a process per check step (three per run), slow on 2 busy cores.
+            wait_until(backfill_done, f"backfill {backfill_id}", 400, daemon, tmp_path / "daemon.log")
             print(f"backfill done {time.monotonic() - began:.1f}s")
 
     # The run records, read from PostgreSQL itself.
