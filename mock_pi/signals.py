@@ -24,6 +24,7 @@ any tag can be generated on its own and in any batch of tags.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -256,8 +257,12 @@ class _Rows:
     ts: np.ndarray
     keys: np.ndarray
 
+    @cached_property
+    def tag_rows(self) -> np.ndarray:
+        return self.index[self.rt]  # row -> row of the profile table
+
     def col(self, name: str) -> np.ndarray:
-        return getattr(self.table, name)[self.index][self.rt]
+        return getattr(self.table, name)[self.tag_rows]
 
 
 def _values(r: _Rows) -> tuple[np.ndarray, np.ndarray]:
