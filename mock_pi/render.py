@@ -42,8 +42,8 @@ def select(obj: Any, selection: Selection) -> Any:
         return obj
     if isinstance(obj, list):
         return [select(item, selection) for item in obj]
-    if isinstance(obj, dict):
-        return {k: select(v, child(selection, k)) for k, v in obj.items() if k in selection}
+    if isinstance(obj, dict):  # a field selected whole ({}) is taken as it is, without a recursive call
+        return {k: select(v, selection[k]) if selection[k] else v for k, v in obj.items() if k in selection}
     return obj  # a leaf, or an orjson.Fragment its producer already rendered with the selection
 
 
@@ -239,7 +239,8 @@ def _stamp_texts(ts: np.ndarray, suffix: str) -> list[str]:
     span = int(ts.max()) - first + 1
     if span > 4 * len(ts):
         return [stamp + suffix for stamp in iso(ts)]
-    table = np.array([stamp + suffix for stamp in iso(np.arange(first, first + span))], dtype=object)
+    days, times = _iso_parts(np.arange(first, first + span))
+    table = np.array([d + t + suffix for d, t in zip(days, times)], dtype=object)
     return table[ts - first].tolist()
 
 
@@ -299,7 +300,8 @@ def _tail_table(
     combinations per distinct units string."""
     units = units if units is not None else [""] * len(tags)
     distinct = sorted(set(units))
-    unit_index = np.array([distinct.index(u) for u in units], dtype=np.int64)[rt]
+    position = {u: i for i, u in enumerate(distinct)}
+    unit_index = np.array([position[u] for u in units], dtype=np.int64)[rt]
     error = events.system_state == VALUE_ERROR
     combo = (
         (events.system_state == 0) * 16

@@ -52,6 +52,7 @@ class MockPI:
         self.faults = Faults(dict(config.faults), config.seed)
         self.fixed_now: float | None = config.now.timestamp() if config.now else None
         self._tags_by_any_webid: dict[str, Tag] = dict(self.universe.tags_by_webid)
+        self._point_streams: dict[str, Stream] = {}
         self.set_limits(config.max_returned_items_per_call, config.max_returned_items_for)
 
     # -- clock ----------------------------------------------------------------------------------
@@ -104,22 +105,29 @@ class MockPI:
 
     def stream(self, web_id: str) -> Stream:
         """Resolve a stream WebID: a point (``DP``) or an attribute (``Ab``) of an element or event frame."""
+        point = self._point_streams.get(web_id)
+        if point is not None and point.tag.created_s <= self.now_s():
+            return point
         if web_id in self._tags_by_any_webid:
-            tag = self.tag(web_id)
-            return Stream(web_id, tag.name, tag.path, "", f"points/{web_id}", tag)
+            return self._point_stream(web_id, self.tag(web_id))
         try:
             decoded = decode(web_id)
         except WebIdError as exc:
             raise PIError(400, str(exc)) from exc
         if decoded.marker == "DP":
-            tag = self.tag(web_id)
-            return Stream(web_id, tag.name, tag.path, "", f"points/{web_id}", tag)
+            return self._point_stream(web_id, self.tag(web_id))
         if decoded.marker == "Ab":
             stream = self._attribute_stream(web_id, decoded)
             if stream is not None:
                 return stream
             raise PIError(404, f"The specified attribute was not found. WebId: '{web_id}'.")
         raise PIError(409, f"The specified object is not a stream (PI point or attribute). WebId: '{web_id}'.")
+
+    def _point_stream(self, web_id: str, tag: Tag) -> Stream:
+        stream = Stream(web_id, tag.name, tag.path, "", f"points/{web_id}", tag)
+        if len(self._point_streams) < 4 * len(self.universe.tags):  # stream sets ask for the same ones again
+            self._point_streams[web_id] = stream
+        return stream
 
     def _attribute_stream(self, web_id: str, decoded) -> Stream | None:
         now = self.now_s()
