@@ -346,3 +346,30 @@ def test_stream_set_renderer_writes_the_bytes_of_the_reference_path(selection):
         states.update(np.unique(many.events.system_state).tolist())
     assert signals.VALUE_ERROR in states and signals.PT_CREATED not in states and len(states) > 3
     assert kinds == set(signals.KINDS)
+
+
+@pytest.mark.parametrize("start,end", [("2026-11-20T06:00:00Z", "2026-11-20T06:00:00Z"), ("*-3h", "*-1h")])
+def test_outside_boundary_adds_the_events_around_the_range(client, universe, start, end):
+    """``boundaryType=Outside`` (the edge reads of pi_metrics_hourly): every stream's events in the range plus
+    the last one before it and the first one after it, checked against each tag's events over a wide window."""
+    tags = universe.tags[::3]
+    params = [("webId", t.webid) for t in tags] + [
+        ("startTime", start),
+        ("endTime", end),
+        ("boundaryType", "Outside"),
+        ("maxCount", 150000),
+    ]
+    served = client.get("/piwebapi/streamsets/recorded", params=params).json()["Items"]
+    lo = client.get("/admin/clock").json()["NowSeconds"] - 3 * 3600 if start == "*-3h" else NOW_S - 6 * 3600
+    hi = lo + 2 * 3600 if start == "*-3h" else lo
+    for tag, item in zip(tags, served, strict=True):
+        events = signals.recorded(tag, lo - 86400, min(hi + 86400, NOW_S), NOW_S, CONFIG.seed)
+        rows = np.concatenate(
+            [
+                np.flatnonzero(events.ts < lo)[-1:],
+                np.flatnonzero((events.ts >= lo) & (events.ts <= hi)),
+                np.flatnonzero(events.ts > hi)[:1],
+            ]
+        )
+        assert item["Items"] == render.timed_values(tag, events.take(rows)), tag.name
+    assert sum(len(item["Items"]) for item in served) >= 2 * len(tags)
