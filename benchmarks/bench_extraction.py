@@ -349,9 +349,11 @@ def main(argv: list[str] | None = None) -> None:
     (out / "bench_extraction.json").write_text(
         json.dumps({"machine": info, "options": options, "rows": rows}, indent=2)
     )
-    chart(rows, out / "bench_extraction.png")
+    charted = any(r["mode"] in MODES for r in rows)
+    if charted:
+        chart(rows, out / "bench_extraction.png")
     print("\n" + markdown)
-    print(f"Wrote {out / 'bench_extraction.md'}, .json and .png")
+    print(f"Wrote {out / 'bench_extraction.md'}, .json" + (" and .png" if charted else ""))
 
 
 if __name__ == "__main__":
