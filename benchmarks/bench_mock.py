@@ -146,8 +146,14 @@ def main() -> None:
         ) as server:
             startup = time.perf_counter() - began
             rss = tree_rss_mb(server.process.pid)
-            print(f"{size} tags: startup {startup:.1f} s, RSS {rss:.0f} MB ({args.workers} workers)", flush=True)
-            rows.append((f"startup, {size} tags", f"{startup:.1f} s", f"RSS {rss:.0f} MB"))
+            cpu = tree_cpu_s(server.process.pid)
+            print(
+                f"{size} tags: startup {startup:.1f} s, CPU {cpu:.1f} s, RSS {rss:.0f} MB ({args.workers} workers)",
+                flush=True,
+            )
+            rows.append(
+                (f"startup, {size} tags", f"{startup:.1f} s", f"CPU {cpu:.1f} s (all processes), RSS {rss:.0f} MB")
+            )
             if n:
                 continue
             ids = webids(server.url)
