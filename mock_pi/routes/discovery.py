@@ -102,7 +102,8 @@ def register(router: Router, mock: MockPI) -> None:
 
     def visible_by_name() -> list[Tag]:
         """Visible points sorted by name, sorted once per set of points rather than once per page (100,000
-        tags are 100 pages of 1,000): tags only ever become visible, so (tags, visible) names the set."""
+        tags are 100 pages of 1,000). The visible points are the ones created by now, so how many of the
+        universe's tags are visible names the set (even when the clock is set back)."""
         visible = universe.visible_tags(mock.now_s())
         key = (len(universe.tags), len(visible))
         if key not in by_name:
