@@ -11,8 +11,9 @@ every tag over ``--hours`` h through
 
 with ``--concurrency`` client threads, full TimedValue fields and the connector's ``selectedFields``, and
 prints a table with the mock's CPU seconds (all its processes) next to each figure and the load average at
-start and end (on a shared machine points per CPU-second are steadier than points/s). Points are counted in the raw bytes (``"Timestamp":`` occurrences) so the client stays cheap;
-the client shares the machine's cores with the server. Not a test: it asserts nothing.
+start and end (on a shared machine points per CPU-second are steadier than points/s). Points are counted in
+the raw bytes (``"Timestamp":`` occurrences) so the client stays cheap; the client shares the machine's cores
+with the server. Not a test: it asserts nothing.
 """
 
 from __future__ import annotations
