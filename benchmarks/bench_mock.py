@@ -10,14 +10,17 @@ every tag over ``--hours`` h through
 * ``POST /batch`` (``--chunk`` ``streams/{webId}/recorded`` sub-requests per call),
 
 with ``--concurrency`` client threads, full TimedValue fields and the connector's ``selectedFields``, and
-prints a table. Points are counted in the raw bytes (``"Timestamp":`` occurrences) so the client stays cheap;
-the client shares the machine's cores with the server. Not a test: it asserts nothing.
+prints a table with the mock's CPU seconds (all its processes) next to each figure and the load average at
+start and end (on a shared machine points per CPU-second are steadier than points/s). Points are counted in
+the raw bytes (``"Timestamp":`` occurrences) so the client stays cheap; the client shares the machine's cores
+with the server. Not a test: it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +40,13 @@ CONNECTOR_FIELDS = "Items.Timestamp;Items.Value;Items.Good"
 def tree_rss_mb(pid: int) -> float:
     process = psutil.Process(pid)
     return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 1e6
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of the mock's process tree so far: the machine is shared, so the mock's
+    own CPU per point is the steadier figure next to points/s."""
+    process = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [process, *process.children(recursive=True)])
 
 
 def webids(url: str) -> list[str]:
@@ -127,7 +137,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=500, help="WebIds per streamset call / sub-requests per batch")
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
-    rows = []
+    rows = [("load average at start", " / ".join(f"{x:.2f}" for x in os.getloadavg()), "1, 5, 15 min")]
     end = NOW
     start = end - timedelta(hours=args.hours)
     window = (start.strftime("%Y-%m-%dT%H:%M:%SZ"), end.strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -138,8 +148,14 @@ def main() -> None:
         ) as server:
             startup = time.perf_counter() - began
             rss = tree_rss_mb(server.process.pid)
-            print(f"{size} tags: startup {startup:.1f} s, RSS {rss:.0f} MB ({args.workers} workers)", flush=True)
-            rows.append((f"startup, {size} tags", f"{startup:.1f} s", f"RSS {rss:.0f} MB"))
+            cpu = tree_cpu_s(server.process.pid)
+            print(
+                f"{size} tags: startup {startup:.1f} s, CPU {cpu:.1f} s, RSS {rss:.0f} MB ({args.workers} workers)",
+                flush=True,
+            )
+            rows.append(
+                (f"startup, {size} tags", f"{startup:.1f} s", f"CPU {cpu:.1f} s (all processes), RSS {rss:.0f} MB")
+            )
             if n:
                 continue
             ids = webids(server.url)
@@ -147,18 +163,27 @@ def main() -> None:
                 for label, fields in (("all fields", None), ("connector fields", CONNECTOR_FIELDS)):
                     jobs = make(server.url, ids, args.chunk, *window, fields)
                     run(server.url, jobs[:2], 2)  # warm-up
+                    cpu_before = tree_cpu_s(server.process.pid)
                     points, size_bytes, seconds = run(server.url, jobs, args.concurrency)
+                    cpu = tree_cpu_s(server.process.pid) - cpu_before
                     rate = points / seconds
                     print(
                         f"{name:10s} {label:16s} {points:>10,d} points {size_bytes / 1e6:8.0f} MB "
-                        f"{seconds:6.2f} s  {rate:>10,.0f} points/s",
+                        f"{seconds:6.2f} s  {rate:>10,.0f} points/s  mock CPU {cpu:.2f} s "
+                        f"({points / cpu:,.0f} points per CPU-second)",
                         flush=True,
                     )
                     rows.append(
-                        (f"{name} recorded, {label}", f"{rate:,.0f} points/s", f"{points:,d} points in {seconds:.2f} s")
+                        (
+                            f"{name} recorded, {label}",
+                            f"{rate:,.0f} points/s",
+                            f"{points:,d} points in {seconds:.2f} s; mock CPU {cpu:.2f} s = "
+                            f"{points / cpu:,.0f} points per CPU-second",
+                        )
                     )
             rss = tree_rss_mb(server.process.pid)
             rows.append((f"RSS after reads, {size} tags", f"{rss:.0f} MB", ""))
+    rows.append(("load average at end", " / ".join(f"{x:.2f}" for x in os.getloadavg()), "1, 5, 15 min"))
     print("\n| measure | value | detail |\n|---|---|---|")
     for row in rows:
         print(f"| {' | '.join(row)} |")

@@ -25,10 +25,14 @@ def key(*parts: object) -> int:
 
 
 def _splitmix(x: np.ndarray) -> np.ndarray:
-    x = x + _GOLDEN
-    x = (x ^ (x >> np.uint64(30))) * _M1
-    x = (x ^ (x >> np.uint64(27))) * _M2
-    return x ^ (x >> np.uint64(31))
+    """The splitmix64 finaliser, in place on a fresh uint64 array (no temporaries but the shifts)."""
+    x += _GOLDEN
+    x ^= x >> np.uint64(30)
+    x *= _M1
+    x ^= x >> np.uint64(27)
+    x *= _M2
+    x ^= x >> np.uint64(31)
+    return x
 
 
 def uniform_v(keys: np.ndarray | np.uint64, counters: np.ndarray, salt: int) -> np.ndarray:
@@ -37,9 +41,13 @@ def uniform_v(keys: np.ndarray | np.uint64, counters: np.ndarray, salt: int) -> 
     uint64 arithmetic wraps modulo 2**64, exactly like the masked Python-int formula of :func:`uniform`.
     """
     with np.errstate(over="ignore"):
-        base = np.asarray(keys, dtype=np.uint64) * _KEY_MUL + np.uint64((salt * _SALT_MUL) & _MASK)
-        bits = _splitmix(np.asarray(counters).astype(np.uint64) ^ base)
-    return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+        base = np.asarray(keys, dtype=np.uint64) * _KEY_MUL
+        base += np.uint64((salt * _SALT_MUL) & _MASK)
+        bits = _splitmix(np.bitwise_xor(np.asarray(counters).astype(np.uint64, copy=False), base))
+    bits >>= np.uint64(11)
+    out = bits.astype(np.float64)
+    out *= 1.0 / (1 << 53)
+    return out
 
 
 def uniform(stream_key: int, counters: np.ndarray, salt: int) -> np.ndarray:

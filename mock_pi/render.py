@@ -42,8 +42,8 @@ def select(obj: Any, selection: Selection) -> Any:
         return obj
     if isinstance(obj, list):
         return [select(item, selection) for item in obj]
-    if isinstance(obj, dict):
-        return {k: select(v, child(selection, k)) for k, v in obj.items() if k in selection}
+    if isinstance(obj, dict):  # a field selected whole ({}) is taken as it is, without a recursive call
+        return {k: select(v, selection[k]) if selection[k] else v for k, v in obj.items() if k in selection}
     return obj  # a leaf, or an orjson.Fragment its producer already rendered with the selection
 
 
@@ -166,7 +166,7 @@ def timed_values(
         "Annotated": a,
     }
     names = [f for f in VALUE_FIELDS if selection is None or f in selection]
-    rows = [dict(zip(names, row)) for row in zip(*(columns[f] for f in names))]
+    rows = [dict(zip(names, row)) for row in zip(*(columns[f] for f in names))] if names else [{} for _ in stamps]
     if selection is None or "Errors" in selection:
         for i in np.flatnonzero(events.system_state == VALUE_ERROR):
             rows[i]["Errors"] = VALUE_ERRORS
@@ -209,44 +209,52 @@ def stream_values_json(
     names = tuple(f for f in (*VALUE_FIELDS, "Errors") if selection is None or f in selection)
     columns: list = []
     if "Timestamp" in names:
-        opening, tail_prefix = '{"Timestamp":"', '"'
-        columns += _iso_parts(events.ts)
-        if "Value" in names:
-            columns += ['","Value":', _value_texts(tags, rt, events)]
-            tail_prefix = ""
-    elif "Value" in names:
-        opening, tail_prefix = '{"Value":', ""
-        columns.append(_value_texts(tags, rt, events))
+        opening = '{"Timestamp":"'
+        columns.append(_stamp_texts(events.ts, '","Value":' if "Value" in names else '"'))
     else:
-        opening, tail_prefix = "{", ""
+        opening = '{"Value":' if "Value" in names else "{"
+    if "Value" in names:
+        columns.append(_value_texts(tags, rt, events))
     table, tail_index = _tail_table(tags, rt, events, names, units, bool(columns))
     k = len(columns) + 1
     pieces: list = [None] * (k * n)
     for j, column in enumerate(columns):
-        pieces[j::k] = [column] * n if isinstance(column, str) else column
-    pieces[k - 1 :: k] = np.array([tail_prefix + t + "}," + opening for t in table], dtype=object)[tail_index].tolist()
+        pieces[j::k] = column
+    pieces[k - 1 :: k] = np.array([t + "}," + opening for t in table], dtype=object)[tail_index].tolist()
     bounds = offsets.tolist()
     out = []
     for a, b in zip(bounds, bounds[1:]):
         if b == a:
             out.append(_EMPTY_ARRAY)
             continue
-        pieces[k * b - 1] = tail_prefix + table[tail_index[b - 1]] + "}]"
+        pieces[k * b - 1] = table[tail_index[b - 1]] + "}]"
         out.append(orjson.Fragment("[" + opening + "".join(pieces[k * a : k * b])))
     return out
+
+
+def _stamp_texts(ts: np.ndarray, suffix: str) -> list[str]:
+    """``2026-11-20T00:00:00Z`` + ``suffix`` for every timestamp: taken from a table of the seconds the
+    events span when that table is smaller than the events (a stream set's hour), else built row by row."""
+    first = int(ts.min())
+    span = int(ts.max()) - first + 1
+    if span > 4 * len(ts):
+        return [stamp + suffix for stamp in iso(ts)]
+    days, times = _iso_parts(np.arange(first, first + span))
+    table = np.array([d + t + suffix for d, t in zip(days, times)], dtype=object)
+    return table[ts - first].tolist()
 
 
 def _value_texts(tags: list[Tag], rt: np.ndarray, events: Events) -> list[str]:
     """The JSON text of every ``Value``: numbers, digital-state objects, strings, system states."""
     kinds = np.array([_kind_code(t) for t in tags], dtype=np.int8)[rt]
-    texts = orjson.dumps(events.value.tolist())[1:-1].decode().split(",")
+    texts = _number_texts(events.value)
     states = events.system_state
     if not (kinds != _KIND_FLOAT).any() and not states.any():
         return texts
     out = np.array(texts, dtype=object)
     ints = np.flatnonzero(kinds == _KIND_INT)
     if len(ints):
-        out[ints] = orjson.dumps(events.value[ints].astype(np.int64).tolist())[1:-1].decode().split(",")
+        out[ints] = _number_texts(events.value[ints].astype(np.int64))
     for i in np.flatnonzero(kinds >= _KIND_DIGITAL).tolist():
         tag, raw = tags[rt[i]], int(events.value[i])
         out[i] = (
@@ -257,6 +265,13 @@ def _value_texts(tags: list[Tag], rt: np.ndarray, events: Events) -> list[str]:
     for i in np.flatnonzero(states).tolist():
         out[i] = _system_json(int(states[i]))
     return out.tolist()
+
+
+def _number_texts(numbers: np.ndarray) -> list[str]:
+    """The JSON text of each number (orjson writes numpy arrays exactly as it writes Python floats/ints)."""
+    if not len(numbers):
+        return []
+    return orjson.dumps(np.ascontiguousarray(numbers), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode().split(",")
 
 
 def _kind_code(tag: Tag) -> int:
@@ -285,7 +300,8 @@ def _tail_table(
     combinations per distinct units string."""
     units = units if units is not None else [""] * len(tags)
     distinct = sorted(set(units))
-    unit_index = np.array([distinct.index(u) for u in units], dtype=np.int64)[rt]
+    position = {u: i for i, u in enumerate(distinct)}
+    unit_index = np.array([position[u] for u in units], dtype=np.int64)[rt]
     error = events.system_state == VALUE_ERROR
     combo = (
         (events.system_state == 0) * 16

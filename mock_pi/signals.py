@@ -24,6 +24,7 @@ any tag can be generated on its own and in any batch of tags.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -216,11 +217,13 @@ def recorded_many(
     keys = table.keys[index][rt]
     ts = k * period[rt] + phase[rt]
     irregular = table.irregular[index][rt]
-    if irregular.any():
-        keep = ~irregular | (uniform_v(keys, k, 10) < 0.55)
+    if irregular.any():  # random draws only for the rows that use them (the same draws: one per row)
+        keep = np.ones(len(k), dtype=bool)
+        rows = np.flatnonzero(irregular)
+        keep[rows] = uniform_v(keys[rows], k[rows], 10) < 0.55
         rt, k, ts, keys, irregular = rt[keep], k[keep], ts[keep], keys[keep], irregular[keep]
-        jitter = (uniform_v(keys, k, 11) * (period[rt] // 2)).astype(np.int64)
-        ts = ts + np.where(irregular, jitter, 0)
+        rows = np.flatnonzero(irregular)
+        ts[rows] += (uniform_v(keys[rows], k[rows], 11) * (period[rt[rows]] // 2)).astype(np.int64)
     rows = _Rows(table, index, rt, k, ts, keys)
     value, state = _values(rows)
     u_flag = uniform_v(keys, k, 20)
@@ -256,8 +259,12 @@ class _Rows:
     ts: np.ndarray
     keys: np.ndarray
 
+    @cached_property
+    def tag_rows(self) -> np.ndarray:
+        return self.index[self.rt]  # row -> row of the profile table
+
     def col(self, name: str) -> np.ndarray:
-        return getattr(self.table, name)[self.index][self.rt]
+        return getattr(self.table, name)[self.tag_rows]
 
 
 def _values(r: _Rows) -> tuple[np.ndarray, np.ndarray]:
@@ -296,10 +303,9 @@ def _values(r: _Rows) -> tuple[np.ndarray, np.ndarray]:
         u_sys = uniform_v(r.keys[numeric], r.k[numeric], 22)
         bad = u_sys < 0.002
         state[numeric[bad]] = _RANDOM_SYSTEM_STATES[(u_sys[bad] * 1000 % 5).astype(np.int64)]
-        erring = r.col("errors")[numeric] & (state[numeric] == 0)
-        if erring.any():
-            hit = erring & (uniform_v(r.keys[numeric], r.k[numeric], 23) < 0.01)
-            state[numeric[hit]] = VALUE_ERROR
+        erring = numeric[r.col("errors")[numeric] & (state[numeric] == 0)]
+        if len(erring):
+            state[erring[uniform_v(r.keys[erring], r.k[erring], 23) < 0.01]] = VALUE_ERROR
     return value, state
 
 
@@ -325,7 +331,14 @@ def _apply_outages(
     site_keys = table.site_keys(seed, index)
     skr = site_keys[rt]
     block = ev.ts // OUTAGE_BLOCK_S
-    hit = np.flatnonzero(uniform_v(skr, block, 0) < OUTAGE_PROBABILITY)
+    first_block = int(block.min(initial=0))
+    blocks_spanned = int(block.max(initial=0)) - first_block + 1
+    if len(index) * blocks_spanned <= len(ev):  # one draw per (tag, block) instead of one per row: same draws
+        spanned = np.arange(first_block, first_block + blocks_spanned)
+        in_outage_block = uniform_v(site_keys[:, None], spanned[None, :], 0) < OUTAGE_PROBABILITY
+        hit = np.flatnonzero(in_outage_block[rt, block - first_block])
+    else:
+        hit = np.flatnonzero(uniform_v(skr, block, 0) < OUTAGE_PROBABILITY)
     inside = np.zeros(len(ev), dtype=bool)
     if len(hit):
         start, end = _outage(skr[hit], block[hit])
@@ -397,7 +410,9 @@ def _add_duplicates(table: ProfileTable, index: np.ndarray, ev: Events, rt: np.n
     if not dup_tags.any():
         return ev, rt, rank
     keys = table.keys[index][rt]
-    twice = dup_tags & (ev.system_state == 0) & (uniform_v(keys, ev.ts, 40) < 0.05)
+    candidates = np.flatnonzero(dup_tags & (ev.system_state == 0))
+    twice = np.zeros(len(ev), dtype=bool)
+    twice[candidates] = uniform_v(keys[candidates], ev.ts[candidates], 40) < 0.05
     extra = ev.take(twice)
     xrt = rt[twice]
     noise, decimals = table.noise[index][xrt], table.decimals[index][xrt]

@@ -58,6 +58,7 @@ class MockPI:
         self.af = AFModel(universe)
         self.eventframes = EventFrameModel(self.af)
         self._tags_by_any_webid: dict[str, Tag] = dict(universe.tags_by_webid)
+        self._point_streams: dict[str, Stream] = {}  # cached per universe
 
     def add_tags(self, count: int) -> Expansion:
         """A plant expansion of ``count`` tags (and their AF elements) now: the same as ``--expansion NOW=count``
@@ -122,22 +123,29 @@ class MockPI:
 
     def stream(self, web_id: str) -> Stream:
         """Resolve a stream WebID: a point (``DP``) or an attribute (``Ab``) of an element or event frame."""
+        point = self._point_streams.get(web_id)
+        if point is not None and point.tag.created_s <= self.now_s():
+            return point
         if web_id in self._tags_by_any_webid:
-            tag = self.tag(web_id)
-            return Stream(web_id, tag.name, tag.path, "", f"points/{web_id}", tag)
+            return self._point_stream(web_id, self.tag(web_id))
         try:
             decoded = decode(web_id)
         except WebIdError as exc:
             raise PIError(400, str(exc)) from exc
         if decoded.marker == "DP":
-            tag = self.tag(web_id)
-            return Stream(web_id, tag.name, tag.path, "", f"points/{web_id}", tag)
+            return self._point_stream(web_id, self.tag(web_id))
         if decoded.marker == "Ab":
             stream = self._attribute_stream(web_id, decoded)
             if stream is not None:
                 return stream
             raise PIError(404, f"The specified attribute was not found. WebId: '{web_id}'.")
         raise PIError(409, f"The specified object is not a stream (PI point or attribute). WebId: '{web_id}'.")
+
+    def _point_stream(self, web_id: str, tag: Tag) -> Stream:
+        stream = Stream(web_id, tag.name, tag.path, "", f"points/{web_id}", tag)
+        if len(self._point_streams) < 4 * len(self.universe.tags):  # stream sets ask for the same ones again
+            self._point_streams[web_id] = stream
+        return stream
 
     def _attribute_stream(self, web_id: str, decoded) -> Stream | None:
         now = self.now_s()

@@ -95,17 +95,18 @@ def recorded_items(mock: MockPI, ctx: Ctx, streams: list[Stream], selection) -> 
         points = [s for s in group if s.tag is not None]
         if boundary == "Inside":
             many = mock.recorded_tags([s.tag for s in points], start, end, max_count)
-        else:
-            many = _concat([_bounded(mock, s, start, end, boundary, max_count) for s in points])
+        else:  # every stream's events around the range generated in one pass, then cut stream by stream
+            contexts = _contexts(mock, [s.tag for s in points], min(start, end), max(start, end))
+            many = _concat([_bounded(e, s, start, end, boundary, max_count) for s, e in zip(points, contexts)])
         return _render(group, many, selection) if points else [_static_items(s, selection) for s in group]
 
     return _grouped(mock, ctx, streams, compute)
 
 
-def _bounded(mock: MockPI, stream: Stream, start: float, end: float, boundary: str, max_count: int) -> Events:
-    """Recorded values with ``Outside`` (one event beyond each end) or ``Interpolated`` boundaries."""
+def _bounded(events: Events, stream: Stream, start: float, end: float, boundary: str, max_count: int) -> Events:
+    """Recorded values with ``Outside`` (one event beyond each end) or ``Interpolated`` boundaries, from the
+    stream's events around the range (``mock.context``)."""
     lo, hi = min(start, end), max(start, end)
-    events = mock.context(stream.tag, lo, hi)
     inside = np.flatnonzero((events.ts >= lo) & (events.ts <= hi))
     if boundary == "Outside":
         before = np.flatnonzero(events.ts < lo)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from itertools import islice
 
 import polars as pl
 
@@ -38,16 +39,21 @@ CATALOG_SCHEMA = {
 }
 
 
+POINTS_PER_FRAME = 10_000  # decoded point objects alive at once while the catalog is built
+
+
 def points_frame(points: Iterable[dict], data_server: str) -> pl.DataFrame:
-    """One row per listed PI point; a point listed twice (pages shifting during paging) is kept once."""
-    rows = {field: [] for field in POINT_COLUMNS}
-    for point in points:
-        for field, values in rows.items():
-            values.append(point.get(field))
-    frame = pl.DataFrame(
-        {column: rows[field] for field, (column, _) in POINT_COLUMNS.items()},
-        schema={column: dtype for column, dtype in POINT_COLUMNS.values()},
-    )
+    """One row per listed PI point; a point listed twice (pages shifting during paging) is kept once.
+
+    Built ``POINTS_PER_FRAME`` points at a time: the Python objects of 100,000 points would take more
+    memory than their columns do."""
+    schema = {column: dtype for column, dtype in POINT_COLUMNS.values()}
+    frames = []
+    points = iter(points)
+    while chunk := list(islice(points, POINTS_PER_FRAME)):
+        columns = {column: [point.get(field) for point in chunk] for field, (column, _) in POINT_COLUMNS.items()}
+        frames.append(pl.DataFrame(columns, schema=schema))
+    frame = pl.concat(frames, rechunk=True) if frames else pl.DataFrame(schema=schema)
     return frame.unique(subset="webid", keep="first", maintain_order=True).with_columns(data_server=pl.lit(data_server))
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
 from mock_pi import render, signals, webid
 from mock_pi.app import create_app
 from mock_pi.config import Expansion, MockConfig
+from mock_pi.state import MockPI
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 NOW_S = NOW.timestamp()
@@ -319,3 +321,55 @@ def test_gzip_when_asked(client, universe):
     assert response.headers["content-encoding"] == "gzip" and response.json()["Items"]
     plain = client.get(f"/piwebapi/streams/{universe.tags[0].webid}/recorded", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [None, "Timestamp;Value;Good", "Value", "Timestamp;UnitsAbbreviation;Errors", "Errors"],
+)
+def test_stream_set_renderer_writes_the_bytes_of_the_reference_path(selection):
+    """The stream-set renderer (columns of text pieces, one join per stream) against ``timed_values`` (one dict
+    per event, encoded by orjson), byte for byte: every kind of value, system states, per-value errors, dense
+    bursts, names at PI's limits, units with quotes and non-ASCII text, over an hour and over two days."""
+    mock = MockPI(MockConfig(tags=150, now=NOW, dense_tags=1, awkward_tags=3))
+    tags = mock.universe.tags
+    units = [("", "degC", 'm³/h "net"')[i % 3] for i in range(len(tags))]
+    parsed = render.parse_selected_fields(selection)
+    kinds, states = set(), set()
+    for start, chosen in ((NOW_S - 3600, tags), (NOW_S - 2 * 86400, tags[:150])):  # dense tags: one hour
+        many = mock.recorded_tags(chosen, start, NOW_S, 150_000)
+        served = render.stream_values_json(chosen, many.events, many.offsets, parsed, units)
+        for i, tag in enumerate(chosen):
+            reference = render.timed_values(tag, many.of(i), parsed, units=units[i])
+            assert orjson.dumps(served[i]) == orjson.dumps(reference), (selection, tag.name)
+            kinds.add(tag.sensor.kind)
+        states.update(np.unique(many.events.system_state).tolist())
+    assert signals.VALUE_ERROR in states and signals.PT_CREATED not in states and len(states) > 3
+    assert kinds == set(signals.KINDS)
+
+
+@pytest.mark.parametrize("start,end", [("2026-11-20T06:00:00Z", "2026-11-20T06:00:00Z"), ("*-3h", "*-1h")])
+def test_outside_boundary_adds_the_events_around_the_range(client, universe, start, end):
+    """``boundaryType=Outside`` (the edge reads of pi_metrics_hourly): every stream's events in the range plus
+    the last one before it and the first one after it, checked against each tag's events over a wide window."""
+    tags = universe.tags[::3]
+    params = [("webId", t.webid) for t in tags] + [
+        ("startTime", start),
+        ("endTime", end),
+        ("boundaryType", "Outside"),
+        ("maxCount", 150000),
+    ]
+    served = client.get("/piwebapi/streamsets/recorded", params=params).json()["Items"]
+    lo = client.get("/admin/clock").json()["NowSeconds"] - 3 * 3600 if start == "*-3h" else NOW_S - 6 * 3600
+    hi = lo + 2 * 3600 if start == "*-3h" else lo
+    for tag, item in zip(tags, served, strict=True):
+        events = signals.recorded(tag, lo - 86400, min(hi + 86400, NOW_S), NOW_S, CONFIG.seed)
+        rows = np.concatenate(
+            [
+                np.flatnonzero(events.ts < lo)[-1:],
+                np.flatnonzero((events.ts >= lo) & (events.ts <= hi)),
+                np.flatnonzero(events.ts > hi)[:1],
+            ]
+        )
+        assert item["Items"] == render.timed_values(tag, events.take(rows)), tag.name
+    assert sum(len(item["Items"]) for item in served) >= 2 * len(tags)
