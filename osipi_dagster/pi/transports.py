@@ -5,6 +5,9 @@
 * ``streams``: ``GET streams/{webId}/recorded``, one request per stream — the baseline the benchmark
   compares with, and what the batch controller uses to page or retry a single stream.
 
+Recorded values arrive as :class:`~osipi_dagster.pi.values.TimedValue` structs, decoded by msgspec straight
+from the body (stream sets, single streams) or converted from a batch sub-response's content.
+
 A stream that PI reports as failed inside a successful answer (a sub-response or stream-set item with a
 ``WebException`` next to cut-short ``Items``, or with ``Errors``) comes back as an error, never as values.
 """
@@ -16,12 +19,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlencode
 
+import msgspec
 import orjson
 
-from osipi_dagster.pi.client import PIWebAPIClient, SubResponse, batch_body, error_text, items_of
-from osipi_dagster.pi.errors import PIWebAPIError
+from osipi_dagster.pi.client import PIWebAPIClient, SubResponse, batch_body, error_text
+from osipi_dagster.pi.errors import PIMalformedResponseError, PIWebAPIError
 from osipi_dagster.pi.time_window import Window
-from osipi_dagster.pi.values import VALUE_FIELDS
+from osipi_dagster.pi.values import RECORDED_VALUES, STREAM_SET_VALUES, VALUE_FIELDS, TimedValue
 from osipi_dagster.pi.webids import short_webid
 
 STREAM_FIELDS = ";".join(f"Items.{f}" for f in VALUE_FIELDS)
@@ -54,7 +58,7 @@ def cut_into_chunks(webids: list[str], size: int, fits: Callable[[list[str]], bo
 class StreamResult:
     """Values of one stream from one request, or the error PI reported for it."""
 
-    items: list[dict] = field(default_factory=list)
+    items: list[TimedValue] = field(default_factory=list)
     error: str | None = None
     retry_after: str | None = None  # a failed sub-request's Retry-After header
 
@@ -81,10 +85,10 @@ class StreamsTransport:
     def fetch(self, webids: list[str], window: Window, max_count: int) -> dict[str, StreamResult]:
         return {w: StreamResult(items=self.page(w, window.start, window, max_count)) for w in webids}
 
-    def page(self, webid: str, start: str, window: Window, max_count: int) -> list[dict]:
+    def page(self, webid: str, start: str, window: Window, max_count: int) -> list[TimedValue]:
         path = f"streams/{short_webid(webid)}/recorded"
-        body = self.client.get(path, window.params(max_count, STREAM_FIELDS, start))
-        return items_of(body, self.client.url(path))
+        body = self.client.get(path, window.params(max_count, STREAM_FIELDS, start), decoder=RECORDED_VALUES)
+        return _items(body, self.client.url(path))
 
 
 class StreamsetTransport:
@@ -109,14 +113,13 @@ class StreamsetTransport:
         # The server answers with the WebIds we sent (IDOnly) or, some servers, the Full ones.
         original = {short_webid(w): w for w in webids} | {w: w for w in webids}
         results: dict[str, StreamResult] = {}
-        for stream in items_of(self.client.get(url), self.client.url("streamsets/recorded")):
-            webid = original.get(stream.get("WebId"))
+        body = self.client.get(url, decoder=STREAM_SET_VALUES)
+        for stream in _items(body, self.client.url("streamsets/recorded")):
+            webid = original.get(stream.WebId)
             if webid is None:
                 continue  # not one of ours: the stream we asked for counts as missing, and is retried
-            error = stream.get("WebException") or stream.get("Errors")
-            results[webid] = (
-                StreamResult(error=error_text(error)) if error else StreamResult(items=stream.get("Items") or [])
-            )
+            error = stream.WebException or stream.Errors
+            results[webid] = StreamResult(error=error_text(error)) if error else StreamResult(items=stream.Items or [])
         return results
 
 
@@ -155,8 +158,18 @@ def stream_result(answer: SubResponse) -> StreamResult:
     """A batch sub-response as the values of one stream, or its error (with any Retry-After)."""
     items = answer.items
     if items is not None:
-        return StreamResult(items=items)
+        try:
+            return StreamResult(items=msgspec.convert(items, list[TimedValue]))
+        except msgspec.ValidationError as exc:
+            return StreamResult(error=f"HTTP {answer.status}: values of an unexpected shape ({exc})")
     return StreamResult(error=answer.error, retry_after=answer.headers.get("Retry-After"))
+
+
+def _items(body: msgspec.Struct, url: str) -> list:
+    """The ``Items`` of a typed collection body, or a clear error when the server sent none."""
+    if body is None or body.Items is None:
+        raise PIMalformedResponseError("PI Web API response has no 'Items' list", url=url)
+    return body.Items
 
 
 TRANSPORTS: dict[str, Callable[[PIWebAPIClient], Transport]] = {
