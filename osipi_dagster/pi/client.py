@@ -461,13 +461,16 @@ def _typed_body(decoder: msgspec.json.Decoder, content: bytes, url: str, status:
     of another shape than the PI Web API documents (not retried: it would come back the same)."""
     try:
         return decoder.decode(content)
-    except msgspec.ValidationError as exc:
+    except msgspec.DecodeError as exc:
+        # msgspec checks types while it parses, so broken JSON can fail as a type error first: ask orjson.
+        try:
+            orjson.loads(content)
+        except orjson.JSONDecodeError as invalid:
+            raise PIMalformedResponseError(
+                f"PI Web API returned a body that is not valid JSON ({invalid})", url=url, status=status, transient=True
+            ) from exc
         raise PIMalformedResponseError(
             f"PI Web API returned a body of an unexpected shape ({exc})", url=url, status=status, transient=False
-        ) from exc
-    except msgspec.DecodeError as exc:
-        raise PIMalformedResponseError(
-            f"PI Web API returned a body that is not valid JSON ({exc})", url=url, status=status, transient=True
         ) from exc
 
 
