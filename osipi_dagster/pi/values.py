@@ -112,7 +112,7 @@ class ValueColumns:
     def to_frame(self) -> pl.DataFrame:
         if not self.items:
             return pl.DataFrame(schema=RAW_SCHEMA)
-        value, text = _value_columns(_field(self.items, "Value"), self.items)
+        value, text = _value_columns(_field(self.items, "Value"), self.items, self.counts)
         columns = {
             "tag_webid": self._webid_column(),
             "timestamp": parse_pi_timestamps(pl.Series(_field(self.items, "Timestamp"), dtype=pl.String)),
@@ -134,13 +134,22 @@ def _field(items: list[TimedValue], name: str) -> list:
     return list(map(attrgetter(name), items))
 
 
-def _value_columns(values: list, items: list[TimedValue]) -> tuple[pl.Series, pl.Series]:
-    """``value`` (Float64) and ``value_text`` (String) from the raw PI ``Value`` of each item."""
+def _value_columns(values: list, items: list[TimedValue], counts: list[int]) -> tuple[pl.Series, pl.Series]:
+    """``value`` (Float64) and ``value_text`` (String) from the raw PI ``Value`` of each item.
+
+    Digital states, strings and errors are rare and looked at one by one, only in the streams (``counts``
+    values each) that hold any: a stream of numbers costs one C-level pass over its types."""
     texts: list[str | None] = [None] * len(values)
-    if not set(map(type, values)) <= _NUMBER_TYPES:  # digital states, strings, errors: rare, one by one
+    if not set(map(type, values)) <= _NUMBER_TYPES:
         values = values.copy()
-        for k in [k for k, v in enumerate(values) if v.__class__ not in _NUMBER_TYPES]:
-            values[k], texts[k] = _non_numeric(values[k], items[k])
+        end = 0
+        for count in counts:
+            start, end = end, end + count
+            if set(map(type, values[start:end])) <= _NUMBER_TYPES:
+                continue
+            for k in range(start, end):
+                if values[k].__class__ not in _NUMBER_TYPES:
+                    values[k], texts[k] = _non_numeric(values[k], items[k])
     return pl.Series(values, dtype=pl.Float64), pl.Series(texts, dtype=pl.String)
 
 
