@@ -6,7 +6,7 @@
   compares with, and what the batch controller uses to page or retry a single stream.
 
 Recorded values arrive as :class:`~osipi_dagster.pi.values.TimedValue` structs, decoded by msgspec straight
-from the body (stream sets, single streams) or converted from a batch sub-response's content.
+from the body (stream sets, single streams, and each successful batch sub-response's content).
 
 A stream that PI reports as failed inside a successful answer (a sub-response or stream-set item with a
 ``WebException`` next to cut-short ``Items``, or with ``Errors``) comes back as an error, never as values.
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import msgspec
 import orjson
 
-from osipi_dagster.pi.client import PIWebAPIClient, SubResponse, batch_body, error_text
+from osipi_dagster.pi.client import PIWebAPIClient, SubResponse, _sub_response, batch_body, error_text
 from osipi_dagster.pi.errors import PIMalformedResponseError, PIWebAPIError
 from osipi_dagster.pi.time_window import Window
 from osipi_dagster.pi.values import RECORDED_VALUES, STREAM_SET_VALUES, VALUE_FIELDS, TimedValue
@@ -61,6 +61,17 @@ class StreamResult:
     items: list[TimedValue] = field(default_factory=list)
     error: str | None = None
     retry_after: str | None = None  # a failed sub-request's Retry-After header
+
+
+class BatchAnswer(msgspec.Struct, gc=False):
+    """One sub-response of ``POST batch``, its ``Content`` left undecoded until its status is known."""
+
+    Status: Any = None
+    Headers: Any = None
+    Content: msgspec.Raw = msgspec.Raw(b"null")
+
+
+BATCH_ANSWERS = msgspec.json.Decoder(dict[str, BatchAnswer])
 
 
 class Transport(Protocol):
@@ -138,8 +149,9 @@ class BatchTransport:
         return len(orjson.dumps(batch_body(self._urls(webids, window, max_count)))) <= MAX_REQUEST_BYTES
 
     def fetch(self, webids: list[str], window: Window, max_count: int) -> dict[str, StreamResult]:
-        answers = self.client.batch_get(self._urls(webids, window, max_count))
-        over_limit = [a for a in answers if a.announced_limit]
+        body = self.client.post("batch", batch_body(self._urls(webids, window, max_count)), decoder=BATCH_ANSWERS)
+        answers = [_recorded(body.get(str(i))) for i in range(len(webids))]
+        over_limit = [a for a in answers if isinstance(a, SubResponse) and a.announced_limit]
         if over_limit:
             # The sub-requests asked for more than the server allows per call: the whole chunk must be
             # re-cut (as for a stream-set 400), not retried stream by stream with the same sizes.
@@ -151,7 +163,23 @@ class BatchTransport:
                 status=400,
                 errors=[error_text(lowest.content)],
             )
-        return {webid: stream_result(answer) for webid, answer in zip(webids, answers)}
+        return {webid: a if isinstance(a, StreamResult) else stream_result(a) for webid, a in zip(webids, answers)}
+
+
+def _recorded(answer: BatchAnswer | None) -> StreamResult | SubResponse:
+    """A complete 200 sub-response as typed values; anything else (errors, a cut-short or JSON-encoded
+    ``Content``) as a plain :class:`SubResponse`, judged like any batch answer."""
+    if answer is None:
+        return _sub_response(None)
+    content = memoryview(answer.Content)
+    if answer.Status == 200 and content[:1] == b"{":
+        try:
+            values = RECORDED_VALUES.decode(content)
+        except msgspec.DecodeError:
+            values = None  # judged below, as plain JSON
+        if values is not None and values.Items is not None and not values.WebException and not values.Errors:
+            return StreamResult(items=values.Items)
+    return _sub_response({"Status": answer.Status, "Headers": answer.Headers, "Content": orjson.loads(content)})
 
 
 def stream_result(answer: SubResponse) -> StreamResult:

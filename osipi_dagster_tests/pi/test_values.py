@@ -11,9 +11,9 @@ import orjson
 import polars as pl
 import pytest
 
-from osipi_dagster.pi.client import PIWebAPIClient
+from osipi_dagster.pi.client import PIWebAPIClient, _sub_response
 from osipi_dagster.pi.errors import PIInterruptedResponseError, PIMalformedResponseError
-from osipi_dagster.pi.transports import _items
+from osipi_dagster.pi.transports import BATCH_ANSWERS, StreamResult, _items, _recorded, stream_result
 from osipi_dagster.pi.values import RAW_SCHEMA, RECORDED_VALUES, STREAM_SET_VALUES, ValueColumns
 
 ITEMS = [
@@ -151,3 +151,29 @@ def test_a_body_without_items_is_malformed(client):
     body = client._decode(_Body(b'{"Links": {}}'), "http://x/streamsets/recorded", decoder=STREAM_SET_VALUES)
     with pytest.raises(PIMalformedResponseError, match="no 'Items' list"):
         _items(body, "http://x/streamsets/recorded")
+
+
+BATCH_ANSWERS_JSON = {
+    "0": {"Status": 200, "Headers": {}, "Content": {"Items": ITEMS}},
+    "1": {"Status": 200, "Content": orjson.dumps({"Items": ITEMS[:2]}).decode()},  # Content as a JSON string
+    "2": {"Status": 200, "Content": {"Items": ITEMS[:1], "WebException": {"StatusCode": 500, "Errors": ["cut"]}}},
+    "3": {"Status": 200, "Content": {"Items": [], "Errors": ["Point not found."]}},
+    "4": {"Status": 503, "Headers": {"Retry-After": "2"}, "Content": {"Message": "busy"}},
+    "5": {"Status": 400, "Content": {"Errors": ["Parameter 'maxCount' is greater than the maximum allowed (1000)."]}},
+    # "6": missing
+}
+
+
+@pytest.mark.parametrize("key", [str(k) for k in range(7)])
+def test_batch_answers_are_judged_as_plain_json_would_be(key):
+    typed = _recorded(BATCH_ANSWERS.decode(orjson.dumps(BATCH_ANSWERS_JSON)).get(key))
+    plain = _sub_response(BATCH_ANSWERS_JSON.get(key))  # the judgement every batch answer gets (dicts)
+    if key == "0":  # a complete 200: values decoded straight into structs
+        assert isinstance(typed, StreamResult)
+    else:
+        assert (typed.status, typed.content, typed.headers) == (plain.status, plain.content, plain.headers)
+        assert typed.announced_limit == plain.announced_limit
+    got = typed if isinstance(typed, StreamResult) else stream_result(typed)
+    expected = stream_result(plain)
+    assert (got.error, got.retry_after) == (expected.error, expected.retry_after)
+    assert _frame({"W": got.items}).equals(_frame({"W": expected.items}))
