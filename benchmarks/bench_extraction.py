@@ -14,9 +14,12 @@ and each measurement runs in a child process of its own, so its peak RSS is its 
                (the catalog is materialised first, untimed)
   catalog      (only with ``--modes catalog``) a Dagster materialisation of ``pi_tag_catalog`` into an empty
                lakehouse: every point listed page by page, then the Delta commit ("points" = catalog rows)
+  stages       (only when asked for) the client CPU seconds of each step of the ``dagster`` path — HTTP,
+               decode, columns, end filter, transform, Arrow, Delta write — run one after the other in one thread
 
 Reported: HTTP requests, bytes received (on the wire: the mock gzips), seconds, points/s, peak RSS and CPU
-seconds of the client process, and the mock's CPU seconds during the measurement. Client + mock CPU over
+seconds of the client process (also: the peak RSS before, and the CPU seconds of, the timed part alone, without
+the imports and the untimed catalog load), and the mock's CPU seconds during the measurement. Client + mock CPU over
 the cores is the floor for the wall time on this machine; seconds well above it mean waiting (or other
 work on the machine: the load average at start is recorded).
 ``--latency-ms 0,20`` repeats every measurement against a mock that answers each request that many
@@ -50,7 +53,7 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # the mock's frozen clock
 START = NOW - timedelta(hours=2)  # one complete hour: partition 2026-11-20-10:00
 END = START + timedelta(hours=1)
 MODES = ("sequential", "batch", "streamsets", "dagster")
-EXTRA_MODES = ("catalog",)  # only when asked for by --modes (not in the default run or the chart)
+EXTRA_MODES = ("catalog", "stages")  # only when asked for by --modes (not in the default run or the chart)
 
 
 # -- one measurement (child process) -------------------------------------------------------------------
@@ -61,6 +64,8 @@ def measure(mode: str, url: str, options: dict) -> dict:
         return measure_dagster(url, options)
     if mode == "catalog":
         return measure_catalog(url)
+    if mode == "stages":
+        return measure_stages(url, options)
     from osipi_dagster.pi.batch_controller import BatchController
     from osipi_dagster.pi.client import PIWebAPIClient
 
@@ -80,12 +85,15 @@ def measure(mode: str, url: str, options: dict) -> dict:
                 max_concurrency=options["concurrency"],
                 progress=lambda _: None,
             )
-        began = time.perf_counter()
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        began, cpu_began = time.perf_counter(), time.process_time()
         frame = extractor.extract(webids, START, END)
-        seconds = time.perf_counter() - began
+        seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu_began
         return {
             "points": frame.height,
             "seconds": seconds,
+            "timed_cpu_seconds": cpu_seconds,
+            "peak_rss_before_mb": rss_before,
             "requests": client.stats.requests - before[0],
             "bytes": client.stats.bytes_received - before[1],
             "paged_streams": extractor.stats.paged_streams,
@@ -118,7 +126,8 @@ def measure_dagster(url: str, options: dict) -> dict:
         resources = build_resources(pi, root)
         assert materialize([pi_tag_catalog], resources=resources, instance=instance).success
         clients.clear()
-        began = time.perf_counter()
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # imports, catalog: not the load's
+        began, cpu_began = time.perf_counter(), time.process_time()
         result = materialize(
             [pi_tag_catalog, pi_timeseries],
             selection=[pi_timeseries],
@@ -126,12 +135,14 @@ def measure_dagster(url: str, options: dict) -> dict:
             partition_key=START.strftime("%Y-%m-%d-%H:%M"),
             resources=resources,
         )
-        seconds = time.perf_counter() - began
+        seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu_began
         assert result.success
         meta = result.asset_materializations_for_node("pi_timeseries")[0].metadata
         return {
             "points": meta["dagster/partition_row_count"].value,
             "seconds": seconds,
+            "timed_cpu_seconds": cpu_seconds,
+            "peak_rss_before_mb": rss_before,
             "requests": sum(c.stats.requests for c in clients),
             "bytes": sum(c.stats.bytes_received for c in clients),
         }
@@ -147,17 +158,108 @@ def measure_catalog(url: str) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="bench-delta-") as root, DagsterInstance.ephemeral() as instance:
         resources = build_resources(PIWebAPIResource(base_url=url), root)
-        began = time.perf_counter()
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        began, cpu_began = time.perf_counter(), time.process_time()
         result = materialize([pi_tag_catalog], resources=resources, instance=instance)
-        seconds = time.perf_counter() - began
+        seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu_began
         assert result.success
         meta = result.asset_materializations_for_node("pi_tag_catalog")[0].metadata
         return {
             "points": meta["dagster/row_count"].value,
             "seconds": seconds,
+            "timed_cpu_seconds": cpu_seconds,
+            "peak_rss_before_mb": rss_before,
             "requests": meta["pi_requests"].value,
             "bytes": None,  # the asset's client is not reachable from here; requests come from its metadata
         }
+
+
+def measure_stages(url: str, options: dict) -> dict:
+    """Client CPU seconds of each step of the ``dagster`` mode's path, run one after the other in one thread
+    (stream-set requests of ``streams_per_request`` tags, batches of ``ROWS_PER_BATCH``, a local Delta table)."""
+    import polars as pl
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from osipi_dagster.assets.timeseries import ARROW_SCHEMA, ROWS_PER_BATCH
+    from osipi_dagster.pi.client import PIWebAPIClient
+    from osipi_dagster.pi.time_window import Window
+    from osipi_dagster.pi.transports import StreamsetTransport
+    from osipi_dagster.pi.values import STREAM_SET_VALUES, UTC_TIMESTAMP, ValueColumns
+    from osipi_dagster.pi.webids import short_webid
+    from osipi_dagster.transforms.timeseries import timeseries_frame
+
+    cpu: dict[str, float] = {}
+
+    def timed(stage: str, step, *args):
+        began = time.process_time()
+        out = step(*args)
+        cpu[stage] = cpu.get(stage, 0.0) + time.process_time() - began
+        return out
+
+    def columns(body) -> pl.DataFrame:
+        values = ValueColumns()
+        for stream in body.Items:
+            values.add(full[stream.WebId], stream.Items)
+        return values.to_frame()
+
+    with PIWebAPIClient(url) as client:
+        fields = "Items.WebId;Items.Name;Items.EngineeringUnits"
+        points = list(client.points(client.data_server()["WebId"], page_size=100_000, selected_fields=fields))
+        catalog = pl.DataFrame(
+            {key: [p[field] for p in points] for key, field in (("webid", "WebId"), ("name", "Name"))}
+            | {"engineering_units": [p["EngineeringUnits"] for p in points]}
+        ).sort("name")
+        webids = catalog["webid"].to_list()
+        full = {short_webid(w): w for w in webids}
+        transport, window, size = StreamsetTransport(client), Window.of(START, END), options["streams_per_request"]
+        before_end = pl.col("timestamp") < pl.lit(END, dtype=UTC_TIMESTAMP)
+        began = time.perf_counter()
+        batches, pending, rows = [], [], 0
+        for i in range(0, len(webids), size):
+            request = transport._url(webids[i : i + size], window, 150_000 // size)
+            content = timed("HTTP GET (httpx, gzip)", lambda u: client._http.get(u).content, request)
+            body = timed("decode (msgspec → TimedValue)", STREAM_SET_VALUES.decode, content)
+            frame = timed("values → columns (ValueColumns)", columns, body)
+            del body, content  # as the controller: a chunk's decoded objects do not outlive its frame
+            pending.append(timed("end filter", frame.filter, before_end))
+            if sum(f.height for f in pending) >= ROWS_PER_BATCH or i + size >= len(webids):
+                table = timed("transform (timeseries_frame)", timeseries_frame, pl.concat(pending), catalog)
+                batches += timed("→ Arrow batches", lambda t: t.to_arrow().cast(ARROW_SCHEMA).to_batches(), table)
+                rows, pending = rows + table.height, []
+        with tempfile.TemporaryDirectory(prefix="bench-stages-") as root:
+            reader = pa.RecordBatchReader.from_batches(ARROW_SCHEMA, iter(batches))
+            timed("Delta write (delta-rs, default writer)", write_deltalake, root, reader)
+            parquet = sum(f.stat().st_size for f in Path(root).rglob("*.parquet"))
+        return {
+            "points": rows,
+            "seconds": time.perf_counter() - began,
+            "timed_cpu_seconds": sum(cpu.values()),
+            "peak_rss_before_mb": 0.0,
+            "requests": len(range(0, len(webids), size)),
+            "bytes": None,
+            "stages": cpu,
+            "parquet_mb": parquet / 1e6,
+        }
+
+
+def stages_table(rows: list[dict]) -> list[str]:
+    """Client CPU seconds per step (``stages`` mode), one column per tag count."""
+    runs = [r for r in rows if r["mode"] == "stages"]
+    if not runs:
+        return []
+    lines = [
+        "",
+        "Client CPU seconds per step (`stages`: the `dagster` path's steps one after the other in one thread):",
+        "",
+        "| step | " + " | ".join(f"{r['tags']:,} tags" for r in runs) + " |",
+        "|---|" + "---:|" * len(runs),
+    ]
+    for stage in runs[0]["stages"]:
+        lines.append(f"| {stage} | " + " | ".join(f"{r['stages'][stage]:.2f}" for r in runs) + " |")
+    lines.append("| **total** | " + " | ".join(f"**{r['timed_cpu_seconds']:.2f}**" for r in runs) + " |")
+    lines.append("| Parquet MB written | " + " | ".join(f"{r['parquet_mb']:.1f}" for r in runs) + " |")
+    return lines
 
 
 def child_main(mode: str, url: str, options: dict) -> None:
@@ -229,8 +331,8 @@ def table(rows: list[dict], info: dict, command: str) -> str:
         f"Command: `{command}`",
         "",
         "| tags | latency ms | mode | points | requests | MB received | seconds | points/s | peak RSS MB "
-        "| client CPU s | mock CPU s |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| (before the timed part) | client CPU s | (timed part) | mock CPU s |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         mb = f"{r['bytes'] / 1e6:,.1f}" if r.get("bytes") is not None else "–"
@@ -238,9 +340,10 @@ def table(rows: list[dict], info: dict, command: str) -> str:
             f"| {r['tags']:,} | {r.get('latency_ms', 0):g} | {r['mode']} | {r['points']:,} | {r['requests']:,} | "
             f"{mb} | "
             f"{r['seconds']:.2f} | {r['points'] / r['seconds']:,.0f} | {r['peak_rss_mb']:,.0f} | "
-            f"{r['client_cpu_seconds']:.1f} | {r['mock_cpu_seconds']:.1f} |"
+            f"{r['peak_rss_before_mb']:,.0f} | {r['client_cpu_seconds']:.1f} | {r['timed_cpu_seconds']:.1f} | "
+            f"{r['mock_cpu_seconds']:.1f} |"
         )
-    lines += ["", *speedups(rows)]
+    lines += ["", *speedups(rows), *stages_table(rows)]
     return "\n".join(lines) + "\n"
 
 
@@ -270,7 +373,7 @@ def chart(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     latencies = sorted({r.get("latency_ms", 0) for r in rows})
     styles = ["-", "--", ":", "-."]
-    for number, mode in enumerate(MODES):
+    for number, mode in enumerate(MODES):  # not the extra modes: stages run one after the other in one thread
         color = f"C{number}"
         for latency, style in zip(latencies, styles):
             points = sorted((r["tags"], r) for r in rows if r["mode"] == mode and r.get("latency_ms", 0) == latency)
@@ -292,7 +395,7 @@ def chart(rows: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tags", default="100,1000,10000,30000", help="comma-separated tag counts")
-    parser.add_argument("--modes", default=",".join(MODES), help=f"subset of {','.join(MODES)}")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"subset of {','.join(MODES + EXTRA_MODES)}")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--workers", type=int, default=2, help="mock worker processes")
     parser.add_argument("--streams-per-request", type=int, default=100)
@@ -339,7 +442,8 @@ def main(argv: list[str] | None = None) -> None:
                     f"{tags:>6,} tags  {latency:>3g} ms  {mode:<10}  {result['points']:>10,} points  "
                     f"{result['requests']:>6,} "
                     f"requests  {result['seconds']:7.2f} s  {result['peak_rss_mb']:7,.0f} MB RSS  "
-                    f"CPU client {result['client_cpu_seconds']:.1f} s, mock {result['mock_cpu_seconds']:.1f} s",
+                    f"CPU client {result['client_cpu_seconds']:.1f} s ({result['timed_cpu_seconds']:.1f} s timed), "
+                    f"mock {result['mock_cpu_seconds']:.1f} s",
                     flush=True,
                 )
     out = Path(args.out)

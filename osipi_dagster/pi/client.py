@@ -1,7 +1,8 @@
 """A small, Dagster-free PI Web API client: auth, retries, paging, PI-shaped errors.
 
 One ``httpx.Client`` (pooled keep-alive connections, gzip) is shared by the threads of the extraction
-pool; httpx clients are thread-safe. Responses are decoded with orjson.
+pool; httpx clients are thread-safe. Responses are decoded with orjson, or, for the bulk of the data (recorded values),
+by a typed msgspec decoder the caller passes (:mod:`osipi_dagster.pi.values`).
 
 Retries: timeouts, dropped connections, 429 and 502/503/504 are retried with exponential backoff and
 full jitter, honouring ``Retry-After``. Every retry of the client (including the per-stream retries of the
@@ -33,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import msgspec
 import orjson
 
 from osipi_dagster.pi.auth import auth_failure_summary
@@ -133,11 +135,19 @@ class PIWebAPIClient:
 
     # -- requests ---------------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, params: Any = None, json_body: Any = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Any = None,
+        json_body: Any = None,
+        decoder: msgspec.json.Decoder | None = None,
+    ) -> Any:
         """Send one request, retrying timeouts, dropped connections, 429 and 5xx gateway errors.
 
-        Returns the decoded JSON body. Raises :class:`PIWebAPIError` naming the URL (without credentials),
-        PI's errors and, when retries ran out, why.
+        Returns the decoded JSON body: by ``decoder`` (a typed msgspec decoder whose type has a
+        ``WebException`` field) if given, else as plain JSON. Raises :class:`PIWebAPIError` naming the URL
+        (without credentials), PI's errors and, when retries ran out, why.
         """
         url = self.url(path)
         headers = {}
@@ -181,9 +191,11 @@ class PIWebAPIClient:
                     )
                     continue
             try:
-                return self._decode(response, url, refusal)
+                return self._decode(response, url, refusal, decoder)
             except (PIMalformedResponseError, PIInterruptedResponseError) as exc:
                 # A truncated body or an error while the server streamed it: asking again usually helps.
+                if not exc.transient:
+                    raise  # valid JSON of the wrong shape: the same answer again
                 refusal = self._retry_refusal(attempt)
                 if refusal is None:
                     self._sleep_before_retry(attempt, None, f"{type(exc).__name__} on {shown_url(url)}")
@@ -198,11 +210,11 @@ class PIWebAPIClient:
             raise PIMalformedResponseError("PI Web API batch response is not an object", url=self.url("batch"))
         return [_sub_response(response.get(str(i))) for i in range(len(urls))]
 
-    def get(self, path: str, params: Any = None) -> Any:
-        return self.request("GET", path, params=params)
+    def get(self, path: str, params: Any = None, decoder: msgspec.json.Decoder | None = None) -> Any:
+        return self.request("GET", path, params=params, decoder=decoder)
 
-    def post(self, path: str, body: Any) -> Any:
-        return self.request("POST", path, json_body=body)
+    def post(self, path: str, body: Any, decoder: msgspec.json.Decoder | None = None) -> Any:
+        return self.request("POST", path, json_body=body, decoder=decoder)
 
     def take_retry(self) -> bool:
         """Draw one retry from the client's budget (False once it is spent)."""
@@ -251,9 +263,17 @@ class PIWebAPIClient:
         log.warning("PI Web API: %s; retry %d in %.1fs", reason, attempt, delay)
         time.sleep(delay)
 
-    def _decode(self, response: httpx.Response, url: str, refusal: str | None = None) -> Any:
+    def _decode(
+        self,
+        response: httpx.Response,
+        url: str,
+        refusal: str | None = None,
+        decoder: msgspec.json.Decoder | None = None,
+    ) -> Any:
         url = shown_url(url)
         status = response.status_code
+        if decoder is not None and status < 400 and response.content:
+            return _interrupted_or_body(_typed_body(decoder, response.content, url, status), url)
         try:
             body = orjson.loads(response.content) if response.content else None
         except orjson.JSONDecodeError as exc:
@@ -278,17 +298,7 @@ class PIWebAPIClient:
             raise PIWebAPIError(
                 "PI Web API request failed", url=url, status=status, errors=errors + ([refusal] if refusal else [])
             )
-        if isinstance(body, dict) and body.get("WebException"):
-            # An error while the server was streaming the body after a 2xx status (docs/pi-web-api.md#errors).
-            exc_info = body["WebException"]
-            raise PIInterruptedResponseError(
-                "PI Web API failed while sending the response",
-                url=url,
-                status=exc_info.get("StatusCode"),
-                errors=exc_info.get("Errors"),
-                transient=True,
-            )
-        return body
+        return _interrupted_or_body(body, url)
 
     # -- discovery --------------------------------------------------------------------------------
 
@@ -444,6 +454,39 @@ def _retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
+
+
+def _typed_body(decoder: msgspec.json.Decoder, content: bytes, url: str, status: int) -> Any:
+    """A 2xx body decoded into the decoder's type; a clear error for invalid JSON (retried) or valid JSON
+    of another shape than the PI Web API documents (not retried: it would come back the same)."""
+    try:
+        return decoder.decode(content)
+    except msgspec.DecodeError as exc:
+        # msgspec checks types while it parses, so broken JSON can fail as a type error first: ask orjson.
+        try:
+            orjson.loads(content)
+        except orjson.JSONDecodeError as invalid:
+            raise PIMalformedResponseError(
+                f"PI Web API returned a body that is not valid JSON ({invalid})", url=url, status=status, transient=True
+            ) from exc
+        raise PIMalformedResponseError(
+            f"PI Web API returned a body of an unexpected shape ({exc})", url=url, status=status, transient=False
+        ) from exc
+
+
+def _interrupted_or_body(body: Any, url: str) -> Any:
+    """The body, unless it reports an error while the server was streaming it after a 2xx status
+    (``WebException``, docs/pi-web-api.md#errors): a plain JSON object or a typed one."""
+    exc_info = body.get("WebException") if isinstance(body, dict) else getattr(body, "WebException", None)
+    if exc_info:
+        raise PIInterruptedResponseError(
+            "PI Web API failed while sending the response",
+            url=url,
+            status=exc_info.get("StatusCode") if isinstance(exc_info, dict) else None,
+            errors=exc_info.get("Errors") if isinstance(exc_info, dict) else [str(exc_info)],
+            transient=True,
+        )
+    return body
 
 
 def _errors(body: Any) -> list[str]:

@@ -5,6 +5,9 @@
 * ``streams``: ``GET streams/{webId}/recorded``, one request per stream — the baseline the benchmark
   compares with, and what the batch controller uses to page or retry a single stream.
 
+Recorded values arrive as :class:`~osipi_dagster.pi.values.TimedValue` structs, decoded by msgspec straight
+from the body (stream sets, single streams, and each successful batch sub-response's content).
+
 A stream that PI reports as failed inside a successful answer (a sub-response or stream-set item with a
 ``WebException`` next to cut-short ``Items``, or with ``Errors``) comes back as an error, never as values.
 """
@@ -13,15 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
+import msgspec
 import orjson
 
-from osipi_dagster.pi.client import PIWebAPIClient, SubResponse, batch_body, error_text, items_of
-from osipi_dagster.pi.errors import PIWebAPIError
+from osipi_dagster.pi.client import PIWebAPIClient, SubResponse, _sub_response, batch_body, error_text
+from osipi_dagster.pi.errors import PIMalformedResponseError, PIWebAPIError
 from osipi_dagster.pi.time_window import Window
-from osipi_dagster.pi.values import VALUE_FIELDS
+from osipi_dagster.pi.values import RECORDED_VALUES, STREAM_SET_VALUES, VALUE_FIELDS, TimedValue
 from osipi_dagster.pi.webids import short_webid
 
 STREAM_FIELDS = ";".join(f"Items.{f}" for f in VALUE_FIELDS)
@@ -54,9 +58,20 @@ def cut_into_chunks(webids: list[str], size: int, fits: Callable[[list[str]], bo
 class StreamResult:
     """Values of one stream from one request, or the error PI reported for it."""
 
-    items: list[dict] = field(default_factory=list)
+    items: list[TimedValue] = field(default_factory=list)
     error: str | None = None
     retry_after: str | None = None  # a failed sub-request's Retry-After header
+
+
+class BatchAnswer(msgspec.Struct, gc=False):
+    """One sub-response of ``POST batch``, its ``Content`` left undecoded until its status is known."""
+
+    Status: Any = None
+    Headers: Any = None
+    Content: msgspec.Raw = msgspec.Raw(b"null")
+
+
+BATCH_ANSWERS = msgspec.json.Decoder(dict[str, BatchAnswer])
 
 
 class Transport(Protocol):
@@ -81,10 +96,10 @@ class StreamsTransport:
     def fetch(self, webids: list[str], window: Window, max_count: int) -> dict[str, StreamResult]:
         return {w: StreamResult(items=self.page(w, window.start, window, max_count)) for w in webids}
 
-    def page(self, webid: str, start: str, window: Window, max_count: int) -> list[dict]:
+    def page(self, webid: str, start: str, window: Window, max_count: int) -> list[TimedValue]:
         path = f"streams/{short_webid(webid)}/recorded"
-        body = self.client.get(path, window.params(max_count, STREAM_FIELDS, start))
-        return items_of(body, self.client.url(path))
+        body = self.client.get(path, window.params(max_count, STREAM_FIELDS, start), decoder=RECORDED_VALUES)
+        return _items(body, self.client.url(path))
 
 
 class StreamsetTransport:
@@ -109,14 +124,13 @@ class StreamsetTransport:
         # The server answers with the WebIds we sent (IDOnly) or, some servers, the Full ones.
         original = {short_webid(w): w for w in webids} | {w: w for w in webids}
         results: dict[str, StreamResult] = {}
-        for stream in items_of(self.client.get(url), self.client.url("streamsets/recorded")):
-            webid = original.get(stream.get("WebId"))
+        body = self.client.get(url, decoder=STREAM_SET_VALUES)
+        for stream in _items(body, self.client.url("streamsets/recorded")):
+            webid = original.get(stream.WebId)
             if webid is None:
                 continue  # not one of ours: the stream we asked for counts as missing, and is retried
-            error = stream.get("WebException") or stream.get("Errors")
-            results[webid] = (
-                StreamResult(error=error_text(error)) if error else StreamResult(items=stream.get("Items") or [])
-            )
+            error = stream.WebException or stream.Errors
+            results[webid] = StreamResult(error=error_text(error)) if error else StreamResult(items=stream.Items or [])
         return results
 
 
@@ -135,8 +149,9 @@ class BatchTransport:
         return len(orjson.dumps(batch_body(self._urls(webids, window, max_count)))) <= MAX_REQUEST_BYTES
 
     def fetch(self, webids: list[str], window: Window, max_count: int) -> dict[str, StreamResult]:
-        answers = self.client.batch_get(self._urls(webids, window, max_count))
-        over_limit = [a for a in answers if a.announced_limit]
+        body = self.client.post("batch", batch_body(self._urls(webids, window, max_count)), decoder=BATCH_ANSWERS)
+        answers = [_recorded(body.get(str(i))) for i in range(len(webids))]
+        over_limit = [a for a in answers if isinstance(a, SubResponse) and a.announced_limit]
         if over_limit:
             # The sub-requests asked for more than the server allows per call: the whole chunk must be
             # re-cut (as for a stream-set 400), not retried stream by stream with the same sizes.
@@ -148,15 +163,41 @@ class BatchTransport:
                 status=400,
                 errors=[error_text(lowest.content)],
             )
-        return {webid: stream_result(answer) for webid, answer in zip(webids, answers)}
+        return {webid: a if isinstance(a, StreamResult) else stream_result(a) for webid, a in zip(webids, answers)}
+
+
+def _recorded(answer: BatchAnswer | None) -> StreamResult | SubResponse:
+    """A complete 200 sub-response as typed values; anything else (errors, a cut-short or JSON-encoded
+    ``Content``) as a plain :class:`SubResponse`, judged like any batch answer."""
+    if answer is None:
+        return _sub_response(None)
+    content = memoryview(answer.Content)
+    if answer.Status == 200 and content[:1] == b"{":
+        try:
+            values = RECORDED_VALUES.decode(content)
+        except msgspec.DecodeError:
+            values = None  # judged below, as plain JSON
+        if values is not None and values.Items is not None and not values.WebException and not values.Errors:
+            return StreamResult(items=values.Items)
+    return _sub_response({"Status": answer.Status, "Headers": answer.Headers, "Content": orjson.loads(content)})
 
 
 def stream_result(answer: SubResponse) -> StreamResult:
     """A batch sub-response as the values of one stream, or its error (with any Retry-After)."""
     items = answer.items
     if items is not None:
-        return StreamResult(items=items)
+        try:
+            return StreamResult(items=msgspec.convert(items, list[TimedValue]))
+        except msgspec.ValidationError as exc:
+            return StreamResult(error=f"HTTP {answer.status}: values of an unexpected shape ({exc})")
     return StreamResult(error=answer.error, retry_after=answer.headers.get("Retry-After"))
+
+
+def _items(body: msgspec.Struct, url: str) -> list:
+    """The ``Items`` of a typed collection body, or a clear error when the server sent none."""
+    if body is None or body.Items is None:
+        raise PIMalformedResponseError("PI Web API response has no 'Items' list", url=url)
+    return body.Items
 
 
 TRANSPORTS: dict[str, Callable[[PIWebAPIClient], Transport]] = {

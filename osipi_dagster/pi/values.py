@@ -5,15 +5,18 @@ error object ``{"Errors": [...]}`` (docs/pi-web-api.md#the-value-object). We kee
 exists (the state code for a digital point's own states) and the original text otherwise, so nothing
 becomes NULL silently: system states and errors keep their name in ``value_text`` with ``good = false``.
 
-Speed matters here (millions of values per hour of a large plant): each field is pulled out of the
-decoded items with one C-level ``map(itemgetter)`` pass, numbers go to polars in one call, and only the
-rare non-numeric values are looked at one by one.
+Speed matters here (millions of values per hour of a large plant): recorded-values bodies are decoded by
+msgspec straight into :class:`TimedValue` structs (typed, no per-value dict; ~2× faster than a generic
+JSON decode), each field is pulled out of them with one C-level ``map(attrgetter)`` pass, numbers go to
+polars in one call, and only the rare non-numeric values are looked at one by one.
 """
 
 from __future__ import annotations
 
-from operator import itemgetter
+from operator import attrgetter
+from typing import Any
 
+import msgspec
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -35,17 +38,55 @@ RAW_SCHEMA = {
 # Fields the extraction asks for (selectedFields): everything a row needs and nothing else.
 VALUE_FIELDS = ("Timestamp", "Value", "Good", "Questionable", "Substituted", "Annotated", "Errors")
 
-# PI quality flags → our columns, with the value PI implies when a server omits the field.
+# PI quality flags → our columns (a server that omits a flag means the default of its TimedValue field).
 _FLAGS = (
-    ("Good", "good", True),
-    ("Questionable", "questionable", False),
-    ("Substituted", "substituted", False),
-    ("Annotated", "annotated", False),
+    ("Good", "good"),
+    ("Questionable", "questionable"),
+    ("Substituted", "substituted"),
+    ("Annotated", "annotated"),
 )
 _NUMBER_TYPES = frozenset((float, int))  # not bool: True is not the number 1 here
 _WHOLE_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 _FRACTIONAL_SECONDS = "%Y-%m-%dT%H:%M:%S%.fZ"
 _ARROW_UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+class TimedValue(msgspec.Struct, gc=False):
+    """One PI TimedValue (the fields of ``VALUE_FIELDS``); a field the server omits takes the value PI implies.
+
+    ``Value`` stays as JSON gave it (number, text, bool, or an object: a digital state or an error). Not
+    tracked by the garbage collector: millions are made per hour and none can be part of a cycle.
+    """
+
+    Timestamp: str | None = None
+    Value: Any = None
+    Good: bool | None = True
+    Questionable: bool | None = False
+    Substituted: bool | None = False
+    Annotated: bool | None = False
+    Errors: Any = None  # a value PI could not read: ``Value`` is null and ``Errors`` says why
+
+
+class RecordedValues(msgspec.Struct, gc=False):
+    """The body of ``streams/{webId}/recorded`` (a batch sub-response's ``Content``), or one stream of a
+    stream-set answer (with its ``WebId``). ``WebException`` / ``Errors``: PI failed to read it."""
+
+    Items: list[TimedValue] | None = None
+    WebId: str | None = None
+    WebException: Any = None
+    Errors: Any = None
+
+
+class StreamSetValues(msgspec.Struct, gc=False):
+    """The body of ``streamsets/recorded``: one :class:`RecordedValues` per stream."""
+
+    Items: list[RecordedValues] | None = None
+    WebException: Any = None
+
+
+RECORDED_VALUES = msgspec.json.Decoder(RecordedValues)
+STREAM_SET_VALUES = msgspec.json.Decoder(StreamSetValues)
+_TIMED_VALUES = list[TimedValue]
 
 
 class ValueColumns:
@@ -54,13 +95,16 @@ class ValueColumns:
     def __init__(self) -> None:
         self.webids: list[str] = []
         self.counts: list[int] = []
-        self.items: list[dict] = []
+        self.items: list[TimedValue] = []
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def add(self, webid: str, items: list[dict]) -> None:
+    def add(self, webid: str, items: list[TimedValue] | list[dict]) -> None:
+        """A stream's values: decoded :class:`TimedValue` s, or PI JSON objects (summaries, event frames)."""
         if items:
+            if type(items[0]) is not TimedValue:
+                items = msgspec.convert(items, _TIMED_VALUES)
             self.webids.append(webid)
             self.counts.append(len(items))
             self.items.extend(items)
@@ -68,38 +112,44 @@ class ValueColumns:
     def to_frame(self) -> pl.DataFrame:
         if not self.items:
             return pl.DataFrame(schema=RAW_SCHEMA)
-        value, text = _value_columns(_field(self.items, "Value", None), self.items)
+        value, text = _value_columns(_field(self.items, "Value"), self.items, self.counts)
         columns = {
             "tag_webid": self._webid_column(),
-            "timestamp": parse_pi_timestamps(pl.Series(_field(self.items, "Timestamp", None), dtype=pl.String)),
+            "timestamp": parse_pi_timestamps(pl.Series(_field(self.items, "Timestamp"), dtype=pl.String)),
             "value": value,
             "value_text": text,
         }
-        for field, column, default in _FLAGS:
-            columns[column] = pl.Series(_field(self.items, field, default), dtype=pl.Boolean)
+        for field, column in _FLAGS:
+            columns[column] = pl.Series(_field(self.items, field), dtype=pl.Boolean)
         return pl.DataFrame(columns, schema=RAW_SCHEMA)
 
     def _webid_column(self) -> pl.Series:
         # Each webid is stored once and gathered: rows share its bytes instead of holding ~60-char copies.
         index = np.repeat(np.arange(len(self.webids), dtype=np.uint32), self.counts)
-        return pl.Series(self.webids, dtype=pl.String).gather(index)
+        return pl.Series(self.webids, dtype=pl.String)[index]  # (a direct take: ``gather`` builds a query)
 
 
-def _field(items: list[dict], name: str, default) -> list:
-    """``[item[name] for item in items]`` at C speed; ``default`` where a server omitted the field."""
-    try:
-        return list(map(itemgetter(name), items))
-    except KeyError:
-        return [item.get(name, default) for item in items]
+def _field(items: list[TimedValue], name: str) -> list:
+    """``[item.<name> for item in items]`` at C speed."""
+    return list(map(attrgetter(name), items))
 
 
-def _value_columns(values: list, items: list[dict]) -> tuple[pl.Series, pl.Series]:
-    """``value`` (Float64) and ``value_text`` (String) from the raw PI ``Value`` of each item."""
+def _value_columns(values: list, items: list[TimedValue], counts: list[int]) -> tuple[pl.Series, pl.Series]:
+    """``value`` (Float64) and ``value_text`` (String) from the raw PI ``Value`` of each item.
+
+    Digital states, strings and errors are rare and looked at one by one, only in the streams (``counts``
+    values each) that hold any: a stream of numbers costs one C-level pass over its types."""
     texts: list[str | None] = [None] * len(values)
-    if not set(map(type, values)) <= _NUMBER_TYPES:  # digital states, strings, errors: rare, one by one
+    if not set(map(type, values)) <= _NUMBER_TYPES:
         values = values.copy()
-        for k in [k for k, v in enumerate(values) if v.__class__ not in _NUMBER_TYPES]:
-            values[k], texts[k] = _non_numeric(values[k], items[k])
+        end = 0
+        for count in counts:
+            start, end = end, end + count
+            if set(map(type, values[start:end])) <= _NUMBER_TYPES:
+                continue
+            for k in range(start, end):
+                if values[k].__class__ not in _NUMBER_TYPES:
+                    values[k], texts[k] = _non_numeric(values[k], items[k])
     return pl.Series(values, dtype=pl.Float64), pl.Series(texts, dtype=pl.String)
 
 
@@ -122,7 +172,7 @@ def parse_pi_timestamps(column: pl.Series) -> pl.Series:
     return parsed
 
 
-def _non_numeric(v, item: dict) -> tuple[float | None, str | None]:
+def _non_numeric(v, item: TimedValue) -> tuple[float | None, str | None]:
     if isinstance(v, dict):
         if "Name" in v:  # digital state: own states keep their code, system states are not numbers
             code = v.get("Value")
@@ -133,7 +183,7 @@ def _non_numeric(v, item: dict) -> tuple[float | None, str | None]:
     if isinstance(v, bool):
         return float(v), str(v)
     if v is None:
-        errors = item.get("Errors")
+        errors = item.Errors
         if errors:
             return None, "Error: " + "; ".join(str(m) for e in errors for m in e.get("Message", []))
         return None, None
