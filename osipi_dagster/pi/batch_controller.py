@@ -212,13 +212,15 @@ class BatchController:
         longer windows mean fewer requests, not larger ones, and a lower server limit means shorter windows."""
         if most <= 1 or not webids:
             return 1
-        requests = math.ceil(len(webids) / self.streams_per_request)
-        budget = requests * min(self.values_per_request, self.max_items_per_call)
+        limit = self.max_items_per_call
+        hourly = self.expected_values(webids, 1)
+        if hourly is None:
+            return 1
+        # A stream that fills a request within an hour is paged whatever the window: it does not shorten it.
+        webids = [w for w in webids if hourly[w] <= limit]
+        budget = math.ceil(len(webids) / self.streams_per_request) * min(self.values_per_request, limit)
         hours = 1
-        while hours < min(most, MAX_SPAN_HOURS):
-            expected = self.expected_values(webids, hours + 1)
-            if expected is None or sum(expected.values()) > budget:
-                break
+        while hours < min(most, MAX_SPAN_HOURS) and sum(self.expected_values(webids, hours + 1).values()) <= budget:
             hours += 1
         return hours
 
