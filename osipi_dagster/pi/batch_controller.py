@@ -180,7 +180,7 @@ class BatchController:
                 began += time.perf_counter() - paused  # the caller's time is not extraction time
         if failures:
             raise PIStreamErrors({tag_label(w): msg for w, msg in failures.items()}, label)
-        self._values_per_hour.update((w, counts.get(w, 0) / hours) for w in webids)
+        self.remember_rates({w: counts.get(w, 0) for w in webids}, hours)
         self.stats.streams += len(webids)
         self.stats.rows += rows
         self.stats.chunks += len(chunks)
@@ -196,6 +196,10 @@ class BatchController:
         if expected is None:
             return cut_into_chunks(webids, self._chunk_size(), fits)
         return self._planned_chunks(sorted(webids, key=expected.__getitem__, reverse=True), expected, fits)
+
+    def remember_rates(self, counts: dict[str, int], hours: float) -> None:
+        """Values each stream returned over a window of ``hours``: what later windows are planned from."""
+        self._values_per_hour.update((w, n / hours) for w, n in counts.items())
 
     def expected_values(self, webids: Sequence[str], hours: float) -> dict[str, int] | None:
         """Values each stream is planned to return over ``hours`` (its last rate with headroom), or None if
