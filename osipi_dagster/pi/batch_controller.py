@@ -195,7 +195,9 @@ class BatchController:
 
         if expected is None:
             return cut_into_chunks(webids, self._chunk_size(), fits)
-        return self._planned_chunks(sorted(webids, key=expected.__getitem__, reverse=True), expected, fits)
+        planned = self._planned_chunks(sorted(webids, key=expected.__getitem__, reverse=True), expected, fits)
+        position = {webid: number for number, webid in enumerate(webids)}
+        return [sorted(chunk, key=position.__getitem__) for chunk in planned]  # each chunk in the caller's order
 
     def remember_rates(self, counts: dict[str, int], hours: float) -> None:
         """Values each stream returned over a window of ``hours``: what later windows are planned from."""
