@@ -94,8 +94,8 @@ def span_facts(
     plotting per partition. Values, Good share and tags are the hour's own. PI requests, bytes, retries,
     paged streams and seconds belong to requests that read the whole span: each hour gets a share of them in
     proportion to its values (equal shares if the span had none), so the hours of a run add up to the run's
-    totals; ``hours_per_request`` says how many hours shared. ``before`` is :func:`load_counters` taken just
-    before the span was read."""
+    totals; ``values_per_second`` is the span's rate; ``hours_per_request`` says how many hours shared.
+    ``before`` is :func:`load_counters` taken just before the span was read."""
     now = load_counters(controller)
     seconds = time.perf_counter() - began
     total = sum(tally.values.get(hour, 0) for hour in hours)
