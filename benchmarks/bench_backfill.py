@@ -8,7 +8,9 @@ The backfill is cut into runs of ``--partitions-per-run`` hours, as ``BackfillPo
 writing different windows of one table. For each ``--parallel`` value the runs execute that many at a time in
 worker processes (started once per value, so the figures exclude Dagster's per-run process start of a few
 seconds). Every result is checked for completeness (every hour present, no duplicate key). Prints a Markdown
-table: seconds, rows, points/s, points/s per core, peak RSS of the benchmark and its workers, and the load average.
+table: seconds, rows, points/s, points/s per core, PI requests, CPU seconds of the runs and of the mock (and
+points per CPU second of both: on a shared machine the figure that other work disturbs least), peak RSS of the
+benchmark and its workers, and the load average.
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ class PeakRSS:
         self._thread.join()
 
 
-def materialize_range(url: str, root: str, first: str, last: str) -> float:
-    """One range run of the catalog-fed ``pi_timeseries`` asset; returns seconds."""
+def materialize_range(url: str, root: str, first: str, last: str) -> tuple[float, float, float]:
+    """One range run of the catalog-fed ``pi_timeseries`` asset: seconds, PI requests (the sum of the hours'
+    ``pi_requests`` observations) and this worker's CPU seconds."""
     from dagster import DagsterInstance, materialize
 
     from osipi_dagster.assets import pi_tag_catalog, pi_timeseries
@@ -68,7 +71,7 @@ def materialize_range(url: str, root: str, first: str, last: str) -> float:
 
     resources = build_resources(PIWebAPIResource(base_url=url), root)
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
             [pi_tag_catalog, pi_timeseries],
@@ -79,9 +82,11 @@ def materialize_range(url: str, root: str, first: str, last: str) -> float:
             raise_on_error=False,
             tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         )
-    if not result.success:
-        raise RuntimeError(f"range {first}...{last} failed")
-    return time.perf_counter() - began
+        if not result.success:
+            raise RuntimeError(f"range {first}...{last} failed")
+        observations = result.get_asset_observation_events()
+        requests = sum(o.asset_observation_data.asset_observation.metadata["pi_requests"].value for o in observations)
+    return time.perf_counter() - began, requests, time.process_time() - cpu
 
 
 def load_catalog(url: str, root: str) -> None:
@@ -136,12 +141,17 @@ def main() -> None:
                 with ProcessPoolExecutor(parallel, mp_context=context) as pool:
                     # Warm the workers (imports) before timing, as a long-running worker would be.
                     list(pool.map(_warm, range(parallel)))
+                    mock_cpu = cpu_seconds(mock.process.pid)
                     with PeakRSS() as rss:
                         began = time.perf_counter()
-                        list(pool.map(materialize_range, [mock.url] * len(chunks), [root] * len(chunks), firsts, lasts))
+                        runs = list(
+                            pool.map(materialize_range, [mock.url] * len(chunks), [root] * len(chunks), firsts, lasts)
+                        )
                         seconds = time.perf_counter() - began
+                    mock_cpu = cpu_seconds(mock.process.pid) - mock_cpu
                 rows = check(root, hours, args.tags)
-                rows_out.append((parallel, seconds, rows, rss.peak, os.getloadavg()[0]))
+                requests, client_cpu = sum(r[1] for r in runs), sum(r[2] for r in runs)
+                rows_out.append((parallel, seconds, rows, requests, client_cpu, mock_cpu, rss.peak, os.getloadavg()[0]))
 
     cores = os.cpu_count() or 1
     print(
@@ -151,14 +161,22 @@ def main() -> None:
         f"{load_before[0]:.1f}\n"
     )
     print(
-        "| runs at once | seconds | rows | points/s | points/s per core | peak RSS, bench + workers (MB) | load after |"
+        "| runs at once | seconds | rows | points/s | points/s per core | PI requests | CPU s: runs / mock "
+        "| points per CPU s | peak RSS, bench + workers (MB) | load after |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for parallel, seconds, rows, peak, load in rows_out:
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for parallel, seconds, rows, requests, client_cpu, mock_cpu, peak, load in rows_out:
         print(
             f"| {parallel} | {seconds:.1f} | {rows:,} | {rows / seconds:,.0f} | {rows / seconds / cores:,.0f} | "
+            f"{requests:,.0f} | {client_cpu:.0f} / {mock_cpu:.0f} | {rows / (client_cpu + mock_cpu):,.0f} | "
             f"{peak / 2**20:,.0f} | {load:.1f} |"
         )
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children (the mock's worker processes)."""
+    process = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [process, *process.children(recursive=True)])
 
 
 def _warm(_: int) -> None:

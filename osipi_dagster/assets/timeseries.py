@@ -43,7 +43,7 @@ def only_tags(run_tags: dict[str, str]) -> set[str] | None:
 
 
 def hour_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """Cut a (range-run) window into hours: PI requests stay sized for ~1 h of data per stream."""
+    """Cut a (range-run) window into its hours: the partitions whose facts a run reports one by one."""
     windows = []
     while start < end:
         windows.append((start, min(start + timedelta(hours=1), end)))
@@ -76,22 +76,56 @@ def _concat_in_order(frames: list[pl.DataFrame], position: dict[str, int]) -> pl
     return pl.concat(sorted(frames, key=lambda frame: position.get(frame["tag_webid"][0], -1)))
 
 
-def hour_facts(values: int, good: int, tags: int, controller: BatchController, before: dict, began: float) -> dict:
-    """What loading one hour took and gave (values read, Good ones, tags with values), as numbers worth
-    plotting per partition. ``before`` is :func:`load_counters` taken just before the hour was read."""
+class HourTally:
+    """Values, Good values and tags with values per hour of the frames read in one span. A frame holds whole
+    streams of the span, so a tag is counted in one frame only and per-frame distinct counts add up."""
+
+    def __init__(self) -> None:
+        self.values: dict[datetime, int] = {}
+        self.good: dict[datetime, int] = {}
+        self.tags: dict[datetime, int] = {}
+
+    def add(self, frame: pl.DataFrame) -> None:
+        per_hour = frame.group_by(hour=pl.col("timestamp").dt.truncate("1h")).agg(
+            values=pl.len(), good=pl.col("good").sum(), tags=pl.col("tag_webid").n_unique()
+        )
+        for hour, values, good, tags in per_hour.iter_rows():
+            self.values[hour] = self.values.get(hour, 0) + values
+            self.good[hour] = self.good.get(hour, 0) + good
+            self.tags[hour] = self.tags.get(hour, 0) + tags
+
+
+def span_facts(
+    hours: list[datetime], tally: HourTally, controller: BatchController, before: dict, began: float
+) -> list[dict]:
+    """What loading each hour of a span (hours read with the same requests) took and gave, as numbers worth
+    plotting per partition. Values, Good share and tags are the hour's own. PI requests, bytes, retries,
+    paged streams and seconds belong to requests that read the whole span: each hour gets a share of them in
+    proportion to its values (equal shares if the span had none), so the hours of a run add up to the run's
+    totals; ``values_per_second`` is the span's rate; ``hours_per_request`` says how many hours shared.
+    ``before`` is :func:`load_counters` taken just before the span was read."""
     now = load_counters(controller)
     seconds = time.perf_counter() - began
-    return {
-        "values_read": values,
-        "tags_with_values": tags,
-        "share_good": round(good / values, 4) if values else 0.0,
-        "pi_requests": now["requests"] - before["requests"],
-        "megabytes_received": round((now["bytes"] - before["bytes"]) / 1e6, 3),
-        "request_retries": now["retries"] - before["retries"],
-        "paged_streams": now["paged"] - before["paged"],
-        "seconds": round(seconds, 3),
-        "values_per_second": round(values / seconds) if seconds > 0 else 0,
-    }
+    total = sum(tally.values.get(hour, 0) for hour in hours)
+    facts = []
+    for hour in hours:
+        values, good = tally.values.get(hour, 0), tally.good.get(hour, 0)
+        share = values / total if total else 1 / len(hours)
+        facts.append(
+            {
+                "values_read": values,
+                "tags_with_values": tally.tags.get(hour, 0),
+                "share_good": round(good / values, 4) if values else 0.0,
+                "pi_requests": round((now["requests"] - before["requests"]) * share, 3),
+                "megabytes_received": round((now["bytes"] - before["bytes"]) / 1e6 * share, 3),
+                "request_retries": round((now["retries"] - before["retries"]) * share, 3),
+                "paged_streams": round((now["paged"] - before["paged"]) * share, 3),
+                "seconds": round(seconds * share, 3),
+                "values_per_second": round(total / seconds) if seconds > 0 else 0,
+                "hours_per_request": len(hours),
+            }
+        )
+    return facts
 
 
 def load_counters(controller: BatchController) -> dict:
@@ -114,24 +148,28 @@ def timeseries_batches(
     """Read, convert and hand on ``ROWS_PER_BATCH`` values at a time: a run holds a few batches in memory,
     not an hour (each batch holds whole streams, so its ``sequence`` numbers are final).
 
-    Appends each hour's :func:`hour_facts` to ``loaded`` once the hour is read. A PI error that retrying
-    cannot fix (credentials, certificate, a wrong URL or request) ends the run without the step retries
-    meant for outages."""
+    The hours (``windows``) are read in spans of several hours where the server's limits allow: the first
+    hour alone, then as many hours per request as :meth:`BatchController.span_hours` plans from the values
+    each tag returned in the previous span. Appends each hour's :func:`span_facts` to ``loaded`` once its
+    span is read. A PI error that retrying cannot fix (credentials, certificate, a wrong URL or request) ends
+    the run without the step retries meant for outages."""
     webids = tags["webid"].to_list()
     position = {webid: number for number, webid in enumerate(webids)}
     try:
-        for number, (start, end) in enumerate(windows, 1):
-            before, began = load_counters(controller), time.perf_counter()
-            values, good, tags_seen = 0, 0, set()
+        done = 0
+        while done < len(windows):
+            span = windows[done : done + controller.span_hours(webids, len(windows) - done)]
+            start, end = span[0][0], span[-1][1]
+            before, began, tally = load_counters(controller), time.perf_counter(), HourTally()
             for raw in _gathered(controller.extract_chunks(webids, start, end), ROWS_PER_BATCH, position):
                 frame = timeseries_frame(raw, tags)
-                values += frame.height
-                good += int(frame["good"].sum())
-                tags_seen.update(frame["tag_webid"].unique().to_list())
+                tally.add(frame)
                 yield from frame.to_arrow().cast(ARROW_SCHEMA).to_batches()
             if loaded is not None:
-                loaded.append(hour_facts(values, good, len(tags_seen), controller, before, began))
-            log.info(f"{start:%Y-%m-%d %H:%M} ({number}/{len(windows)}): {values:,} values")
+                loaded.extend(span_facts([hour for hour, _ in span], tally, controller, before, began))
+            done += len(span)
+            values = sum(tally.values.values())
+            log.info(f"{start:%Y-%m-%d %H:%M} + {len(span)} h ({done}/{len(windows)} hours): {values:,} values")
     except PIWebAPIError as error:
         if error.transient:
             raise

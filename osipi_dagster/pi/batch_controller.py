@@ -16,6 +16,13 @@ How a window ``[start, end)`` is read:
    fails, the whole window fails with :class:`PIStreamErrors` naming the tags and PI's error — never a
    silent partial window.
 
+Several hours per request (a range run): the controller remembers how many values each stream returned in its last
+window. :meth:`BatchController.span_hours` then proposes how many hours the next window may cover, and the chunks
+of a window whose streams were read before are cut from those rates (busiest streams first, so a chunk of fast
+streams holds fewer of them): each stream's maxCount covers its expected values with headroom, and a request
+plans about ``values_per_request`` values. The guess only sizes requests: a stream that returns maxCount values
+is paged as in step 3, so exactness never depends on it.
+
 Each chunk's JSON becomes a columnar frame as soon as it arrives; ``extract_chunks`` hands the frames on
 one by one (``pi_timeseries`` writes them straight into the Delta commit), so memory holds a few chunks'
 values, not the window's; ``extract`` gathers them into one frame.
@@ -26,13 +33,15 @@ and are dropped here, so adjacent windows never share a row.
 
 from __future__ import annotations
 
+import bisect
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import islice
+from itertools import accumulate, islice
 from typing import Literal
 
 import polars as pl
@@ -49,6 +58,12 @@ log = logging.getLogger(__name__)
 TransportName = Literal["streamsets", "batch", "streams"]
 _TOO_LARGE_STATUS = {413, 414}  # body / URL too large: halve the chunk
 _PAGE_SIZE = 10_000  # values per request when one stream is paged on its own
+# Values a request is planned to return once stream rates are known: large enough that a request's fixed cost
+# vanishes, small enough that the decoded answers of the requests in flight stay a few tens of MB.
+VALUES_PER_REQUEST = 50_000
+MAX_SPAN_HOURS = 24  # a window of more hours would plan from an older guess of each stream's rate
+_HEADROOM = 1.25  # values planned for a stream beyond its last rate: a busier stretch is rarely paged
+_MIN_PLANNED = 10  # values planned for a stream that returned none last time
 
 
 @dataclass
@@ -71,6 +86,7 @@ class _Chunk:
     paged: int = 0
     retried: int = 0
     splits: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # values read per stream (before the end is cut)
 
     @staticmethod
     def merge(parts: list[_Chunk]) -> _Chunk:
@@ -80,6 +96,7 @@ class _Chunk:
             sum(p.paged for p in parts),
             sum(p.retried for p in parts),
             1 + sum(p.splits for p in parts),
+            {k: v for p in parts for k, v in p.counts.items()},
         )
 
 
@@ -94,6 +111,7 @@ class BatchController:
         streams_per_request: int = 100,
         max_concurrency: int = 4,
         max_items_per_call: int = 150_000,
+        values_per_request: int = VALUES_PER_REQUEST,
         progress: Callable[[str], None] | None = None,
     ):
         if transport not in TRANSPORTS:
@@ -108,6 +126,10 @@ class BatchController:
         # maxCount a stream gets in a full chunk: kept when a lower server limit forces smaller chunks, so
         # that streams are not paged one by one just because their chunk shrank.
         self._stream_max_count = max(1, max_items_per_call // self.streams_per_request)
+        self.values_per_request = max(1, values_per_request)
+        # Values per hour each stream returned in the last window it was read in: what multi-hour windows and
+        # their chunks are planned from.
+        self._values_per_hour: dict[str, float] = {}
         self.progress = progress or log.info
         self.stats = ExtractionStats()
 
@@ -134,16 +156,20 @@ class BatchController:
         began = time.perf_counter()
         webids = list(dict.fromkeys(webids))  # a tag listed twice must not be loaded twice
         window = Window.of(start, end)
-        chunks = self.chunks(webids, window)
+        hours = (end - start).total_seconds() / 3600
+        expected = self.expected_values(webids, hours)
+        chunks = self.chunks(webids, window, expected)
         label = f"{window.start}..{window.end}"
         failures: dict[str, str] = {}
+        counts: dict[str, int] = {}
         rows = 0
         before_end = pl.col("timestamp") < pl.lit(end, dtype=UTC_TIMESTAMP)  # built once: a literal costs
-        for done, chunk in enumerate(self._run(chunks, window), 1):
+        for done, chunk in enumerate(self._run(chunks, window, planned=expected is not None), 1):
             failures.update(chunk.failures)
             self.stats.paged_streams += chunk.paged
             self.stats.retried_streams += chunk.retried
             self.stats.split_chunks += chunk.splits
+            counts.update(chunk.counts)
             frame = chunk.frame.filter(before_end)
             rows += frame.height
             if done == len(chunks) or done % max(1, len(chunks) // 10) == 0:
@@ -154,22 +180,80 @@ class BatchController:
                 began += time.perf_counter() - paused  # the caller's time is not extraction time
         if failures:
             raise PIStreamErrors({tag_label(w): msg for w, msg in failures.items()}, label)
+        self.remember_rates({w: counts.get(w, 0) for w in webids}, hours)
         self.stats.streams += len(webids)
         self.stats.rows += rows
         self.stats.chunks += len(chunks)
         self.stats.seconds += time.perf_counter() - began
 
-    def chunks(self, webids: list[str], window: Window) -> list[list[str]]:
-        """Consecutive chunks of at most ``streams_per_request`` streams, each small enough to send."""
-        return cut_into_chunks(
-            webids, self._chunk_size(), lambda chunk: self._transport.fits(chunk, window, self._max_count(len(chunk)))
-        )
+    def chunks(self, webids: list[str], window: Window, expected: dict[str, int] | None = None) -> list[list[str]]:
+        """Chunks of at most ``streams_per_request`` streams, each small enough to send: consecutive ones, or
+        planned from the values each stream is ``expected`` to return (:meth:`expected_values`)."""
+
+        def fits(chunk: list[str]) -> bool:
+            return self._transport.fits(chunk, window, self._max_count(len(chunk)))
+
+        if expected is None:
+            return cut_into_chunks(webids, self._chunk_size(), fits)
+        planned = self._planned_chunks(sorted(webids, key=expected.__getitem__, reverse=True), expected, fits)
+        position = {webid: number for number, webid in enumerate(webids)}
+        return [sorted(chunk, key=position.__getitem__) for chunk in planned]  # each chunk in the caller's order
+
+    def remember_rates(self, counts: dict[str, int], hours: float) -> None:
+        """Values each stream returned over a window of ``hours``: what later windows are planned from."""
+        self._values_per_hour.update((w, n / hours) for w, n in counts.items())
+
+    def expected_values(self, webids: Sequence[str], hours: float) -> dict[str, int] | None:
+        """Values each stream is planned to return over ``hours`` (its last rate with headroom), or None if
+        some stream was never read."""
+        rates = [self._values_per_hour.get(w) for w in webids]
+        if any(rate is None for rate in rates):
+            return None
+        return {w: math.ceil(rate * hours * _HEADROOM) + _MIN_PLANNED for w, rate in zip(webids, rates)}
+
+    def span_hours(self, webids: Sequence[str], most: int) -> int:
+        """Hours (1..``most``) the next window of these streams may cover: 1 until every stream was read once;
+        then as many as keep the planned values of the window within ``values_per_request`` (at most the server's
+        limit) per request for the requests a window needs at least (one per ``streams_per_request`` streams):
+        longer windows mean fewer requests, not larger ones, and a lower server limit means shorter windows."""
+        if most <= 1 or not webids:
+            return 1
+        limit = self.max_items_per_call
+        hourly = self.expected_values(webids, 1)
+        if hourly is None:
+            return 1
+        # A stream that fills a request within an hour is paged whatever the window: it does not shorten it.
+        webids = [w for w in webids if hourly[w] <= limit]
+        budget = math.ceil(len(webids) / self.streams_per_request) * min(self.values_per_request, limit)
+        hours = 1
+        while hours < min(most, MAX_SPAN_HOURS) and sum(self.expected_values(webids, hours + 1).values()) <= budget:
+            hours += 1
+        return hours
+
+    def _planned_chunks(
+        self, webids: list[str], expected: dict[str, int], fits: Callable[[list[str]], bool]
+    ) -> list[list[str]]:
+        """Chunks of streams sorted busiest first: a chunk's first stream expects the most, so its maxCount
+        (limit / streams) covers all of them; each chunk plans at most ``values_per_request`` values."""
+        limit, size = self.max_items_per_call, self.streams_per_request
+        budget = min(self.values_per_request, limit)
+        total = [0, *accumulate(expected[w] for w in webids)]
+        chunks, i = [], 0
+        while i < len(webids):
+            most = min(size, limit // expected[webids[i]], len(webids) - i)
+            within_budget = bisect.bisect_right(total, total[i] + budget, i + 1) - 1 - i
+            chunk = webids[i : i + max(1, min(most, within_budget))]
+            while len(chunk) > 1 and not fits(chunk):
+                chunk = chunk[: len(chunk) * 3 // 4]
+            chunks.append(chunk)
+            i += len(chunk)
+        return chunks
 
     def _chunk_size(self) -> int:
         """Streams per request: as configured, fewer once the server announced a lower limit."""
         return max(1, min(self.streams_per_request, self.max_items_per_call // self._stream_max_count))
 
-    def _run(self, chunks: list[list[str]], window: Window) -> Iterator[_Chunk]:
+    def _run(self, chunks: list[list[str]], window: Window, planned: bool) -> Iterator[_Chunk]:
         """Chunk results as they complete; the first request that fails outright stops the rest.
 
         Only a few chunks are queued ahead of the ``max_concurrency`` in flight: memory stays bounded
@@ -177,13 +261,15 @@ class BatchController:
         """
         todo = iter(chunks)
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="pi-extract") as pool:
-            pending = {pool.submit(self._extract_chunk, c, window) for c in islice(todo, 2 * self.max_concurrency)}
+            pending = {
+                pool.submit(self._extract_chunk, c, window, planned) for c in islice(todo, 2 * self.max_concurrency)
+            }
             try:
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
                         result = future.result()
-                        pending.update(pool.submit(self._extract_chunk, c, window) for c in islice(todo, 1))
+                        pending.update(pool.submit(self._extract_chunk, c, window, planned) for c in islice(todo, 1))
                         yield result
             finally:
                 for future in pending:
@@ -191,9 +277,11 @@ class BatchController:
 
     # -- one chunk -------------------------------------------------------------------------------
 
-    def _extract_chunk(self, webids: list[str], window: Window) -> _Chunk:
+    def _extract_chunk(self, webids: list[str], window: Window, planned: bool = False) -> _Chunk:
+        """One request's streams; a planned chunk keeps its streams when the limit drops (maxCount shrinks
+        with it, and paging catches a stream that fills it)."""
         size = self._chunk_size()
-        if len(webids) > size:  # the server announced a lower limit after the chunks were cut
+        if len(webids) > size and not planned:  # the server announced a lower limit after the chunks were cut
             return _Chunk.merge(
                 [self._extract_chunk(webids[i : i + size], window) for i in range(0, len(webids), size)]
             )
@@ -205,9 +293,10 @@ class BatchController:
             parts = self._smaller_parts(webids, max_count, exc)
             if parts is None:
                 raise
-            return _Chunk.merge([self._extract_chunk(part, window) for part in parts])
+            return _Chunk.merge([self._extract_chunk(part, window, planned) for part in parts])
         columns = ValueColumns()
         failures: dict[str, str] = {}
+        counts: dict[str, int] = {}
         paged = retried = 0
         for webid in webids:
             result = results.get(webid) or StreamResult(error="missing from the response")
@@ -223,8 +312,9 @@ class BatchController:
             except PIWebAPIError as exc:
                 failures[webid] = f"{result.error}; retried alone: {exc}" if result.error else str(exc)
                 continue
+            counts[webid] = len(items)
             columns.add(webid, items)
-        return _Chunk(columns.to_frame(), failures, paged, retried)
+        return _Chunk(columns.to_frame(), failures, paged, retried, counts=counts)
 
     def _smaller_parts(self, webids: list[str], max_count: int, exc: PIWebAPIError) -> list[list[str]] | None:
         """How to re-send a request the server found too large (None: it failed for another reason).

@@ -10,7 +10,7 @@ from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from osipi_dagster.pi.auth import AuthConfig, build_auth, connection_bound_transport, tls_verify
-from osipi_dagster.pi.batch_controller import BatchController
+from osipi_dagster.pi.batch_controller import VALUES_PER_REQUEST, BatchController
 from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy
 from osipi_dagster.settings import pi_web_api_url_problem
 
@@ -59,6 +59,12 @@ class PIWebAPIResource(ConfigurableResource):
     streams_per_request: int = Field(default=100, description="Tags per stream-set request / batch")
     max_concurrent_requests: int = 4
     max_items_per_call: int = Field(default=150_000, description="The server's MaxReturnedItemsPerCall")
+    values_per_request: int = Field(
+        default=VALUES_PER_REQUEST,
+        gt=0,
+        description="Values a recorded-values request is planned to return when a range run reads several "
+        "hours per request (fewer: less memory per request in flight, more requests)",
+    )
     max_retries: int = Field(default=5, description="Attempts per request on timeouts, 429 and 5xx")
 
     _client: PIWebAPIClient | None = PrivateAttr(default=None)
@@ -124,5 +130,6 @@ class PIWebAPIResource(ConfigurableResource):
             streams_per_request=self.streams_per_request,
             max_concurrency=self.max_concurrent_requests,
             max_items_per_call=self.max_items_per_call,
+            values_per_request=self.values_per_request,
             progress=progress,
         )

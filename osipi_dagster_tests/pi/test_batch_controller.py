@@ -17,6 +17,7 @@ from mock_pi.webid import point_webid
 from osipi_dagster.pi.batch_controller import BatchController
 from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy, _sub_response
 from osipi_dagster.pi.errors import PIStreamErrors
+from osipi_dagster.pi.time_window import Window
 from osipi_dagster.pi.transports import stream_result
 from osipi_dagster.pi.values import RAW_SCHEMA
 from osipi_dagster_tests.expected import comparable_raw, expected_raw
@@ -205,3 +206,45 @@ def test_a_sub_response_with_a_webexception_is_an_error_not_values():
     with_errors = _sub_response({"Status": 200, "Content": {"Items": [], "Errors": ["Point not found."]}})
     assert with_errors.items is None and "Point not found." in with_errors.error
     assert _sub_response({"Status": 200, "Content": {"Items": [], "Errors": []}}).items == []
+
+
+# -- planning several hours per request (no server: the plan only) -----------------------------------------
+
+PLANNED = [t.webid for t in UNIVERSE.tags]
+
+
+def _planner(**options) -> BatchController:
+    return BatchController(PIWebAPIClient("http://pi.test/piwebapi"), **options)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("limit", [150_000, 20_000, 1_000])
+def test_planned_chunks_cover_every_stream_once_and_fit_the_servers_limit(limit, transport):
+    controller = _planner(max_items_per_call=limit, transport=transport)
+    # Streams of many rates per hour: silent, slow, 10-second and a few dense ones (more than a request's worth).
+    rates = [0, 12, 60, 360]
+    controller.remember_rates({w: 200_000 if i % 97 == 0 else rates[i % 4] for i, w in enumerate(PLANNED)}, 1.0)
+    hours = controller.span_hours(PLANNED, 24)
+    expected = controller.expected_values(PLANNED, hours)
+    chunks = controller.chunks(PLANNED, Window.of(START, START + timedelta(hours=hours)), expected)
+    assert sorted(w for chunk in chunks for w in chunk) == sorted(PLANNED)
+    assert 1 <= hours <= 24 and len(chunks) < len(PLANNED) / 2
+    for chunk in chunks:
+        assert len(chunk) <= controller.streams_per_request
+        if len(chunk) > 1:  # a stream alone in its request may be paged; in company, none is planned to be
+            assert max(expected[w] for w in chunk) <= limit // len(chunk)  # the request's maxCount
+            assert sum(expected[w] for w in chunk) <= min(limit, controller.values_per_request)
+
+
+def test_the_first_window_is_one_hour_and_later_ones_grow_up_to_the_budget():
+    controller = _planner()
+    assert controller.span_hours(PLANNED, 24) == 1  # no stream read yet: rates unknown
+    controller.remember_rates(dict.fromkeys(PLANNED, 60), 1.0)
+    hours = controller.span_hours(PLANNED, 24)
+    budget = 5 * controller.values_per_request  # 500 streams need 5 requests of 100 at least
+    planned = [sum(controller.expected_values(PLANNED, h).values()) for h in (hours, hours + 1)]
+    assert 1 < hours < 24 and planned[0] <= budget < planned[1]
+    assert controller.span_hours(PLANNED, 2) == 2  # never past the range
+    low = _planner(max_items_per_call=20_000)  # a lower limit: smaller requests, so shorter windows
+    low.remember_rates(dict.fromkeys(PLANNED, 60), 1.0)
+    assert low.span_hours(PLANNED, 24) < hours
