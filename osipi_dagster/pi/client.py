@@ -208,7 +208,7 @@ class PIWebAPIClient:
         response = self.post("batch", batch_body(urls))
         if not isinstance(response, dict):
             raise PIMalformedResponseError("PI Web API batch response is not an object", url=self.url("batch"))
-        return [_sub_response(response.get(str(i))) for i in range(len(urls))]
+        return [sub_response(response.get(str(i))) for i in range(len(urls))]
 
     def get(self, path: str, params: Any = None, decoder: msgspec.json.Decoder | None = None) -> Any:
         return self.request("GET", path, params=params, decoder=decoder)
@@ -382,7 +382,8 @@ def batch_body(urls: list[str]) -> dict:
     return {str(i): {"Method": "GET", "Resource": url} for i, url in enumerate(urls)}
 
 
-def _sub_response(sub: Any) -> SubResponse:
+def sub_response(sub: Any) -> SubResponse:
+    """One answer of a ``POST batch`` body (anything but a dict: the server sent none) as a :class:`SubResponse`."""
     if not isinstance(sub, dict):
         return SubResponse(0, {"Errors": ["no response for this sub-request"]}, {})
     content = sub.get("Content")

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import msgspec
 import orjson
 
-from osipi_dagster.pi.client import PIWebAPIClient, SubResponse, _sub_response, batch_body, error_text
+from osipi_dagster.pi.client import PIWebAPIClient, SubResponse, batch_body, error_text, sub_response
 from osipi_dagster.pi.errors import PIMalformedResponseError, PIWebAPIError
 from osipi_dagster.pi.time_window import Window
 from osipi_dagster.pi.values import RECORDED_VALUES, STREAM_SET_VALUES, VALUE_FIELDS, TimedValue
@@ -170,7 +170,7 @@ def _recorded(answer: BatchAnswer | None) -> StreamResult | SubResponse:
     """A complete 200 sub-response as typed values; anything else (errors, a cut-short or JSON-encoded
     ``Content``) as a plain :class:`SubResponse`, judged like any batch answer."""
     if answer is None:
-        return _sub_response(None)
+        return sub_response(None)
     content = memoryview(answer.Content)
     if answer.Status == 200 and content[:1] == b"{":
         try:
@@ -179,7 +179,7 @@ def _recorded(answer: BatchAnswer | None) -> StreamResult | SubResponse:
             values = None  # judged below, as plain JSON
         if values is not None and values.Items is not None and not values.WebException and not values.Errors:
             return StreamResult(items=values.Items)
-    return _sub_response({"Status": answer.Status, "Headers": answer.Headers, "Content": orjson.loads(content)})
+    return sub_response({"Status": answer.Status, "Headers": answer.Headers, "Content": orjson.loads(content)})
 
 
 def stream_result(answer: SubResponse) -> StreamResult:

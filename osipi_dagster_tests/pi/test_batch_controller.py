@@ -15,7 +15,7 @@ from mock_pi.process import running_mock
 from mock_pi.universe import Universe
 from mock_pi.webid import point_webid
 from osipi_dagster.pi.batch_controller import BatchController
-from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy, _sub_response
+from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy, sub_response
 from osipi_dagster.pi.errors import PIStreamErrors
 from osipi_dagster.pi.time_window import Window
 from osipi_dagster.pi.transports import stream_result
@@ -189,7 +189,7 @@ def test_a_stream_cut_short_every_time_fails_the_window_naming_it(mock_pi_url, f
 
 
 def test_a_sub_response_with_a_webexception_is_an_error_not_values():
-    answer = _sub_response(
+    answer = sub_response(
         {
             "Status": 200,
             "Headers": {},
@@ -203,9 +203,9 @@ def test_a_sub_response_with_a_webexception_is_an_error_not_values():
     assert stream_result(answer).error == (
         "HTTP 200, then failed while sending: HTTP 500: An error occurred while streaming the response."
     )
-    with_errors = _sub_response({"Status": 200, "Content": {"Items": [], "Errors": ["Point not found."]}})
+    with_errors = sub_response({"Status": 200, "Content": {"Items": [], "Errors": ["Point not found."]}})
     assert with_errors.items is None and "Point not found." in with_errors.error
-    assert _sub_response({"Status": 200, "Content": {"Items": [], "Errors": []}}).items == []
+    assert sub_response({"Status": 200, "Content": {"Items": [], "Errors": []}}).items == []
 
 
 # -- planning several hours per request (no server: the plan only) -----------------------------------------

@@ -11,7 +11,7 @@ import orjson
 import polars as pl
 import pytest
 
-from osipi_dagster.pi.client import PIWebAPIClient, _sub_response
+from osipi_dagster.pi.client import PIWebAPIClient, sub_response
 from osipi_dagster.pi.errors import PIInterruptedResponseError, PIMalformedResponseError
 from osipi_dagster.pi.transports import BATCH_ANSWERS, StreamResult, _items, _recorded, stream_result
 from osipi_dagster.pi.values import RAW_SCHEMA, RECORDED_VALUES, STREAM_SET_VALUES, ValueColumns
@@ -167,7 +167,7 @@ BATCH_ANSWERS_JSON = {
 @pytest.mark.parametrize("key", [str(k) for k in range(7)])
 def test_batch_answers_are_judged_as_plain_json_would_be(key):
     typed = _recorded(BATCH_ANSWERS.decode(orjson.dumps(BATCH_ANSWERS_JSON)).get(key))
-    plain = _sub_response(BATCH_ANSWERS_JSON.get(key))  # the judgement every batch answer gets (dicts)
+    plain = sub_response(BATCH_ANSWERS_JSON.get(key))  # the judgement every batch answer gets (dicts)
     if key == "0":  # a complete 200: values decoded straight into structs
         assert isinstance(typed, StreamResult)
     else:
