@@ -5,13 +5,16 @@ not from the decoder's code; the previous decoder (orjson dicts) gave the same f
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from datetime import UTC, datetime
 
+import httpx
 import orjson
 import polars as pl
 import pytest
 
-from osipi_dagster.pi.client import PIWebAPIClient, sub_response
+from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy, sub_response
 from osipi_dagster.pi.errors import PIInterruptedResponseError, PIMalformedResponseError
 from osipi_dagster.pi.transports import BATCH_ANSWERS, StreamResult, _items, _recorded, stream_result
 from osipi_dagster.pi.values import RAW_SCHEMA, RECORDED_VALUES, STREAM_SET_VALUES, ValueColumns
@@ -113,23 +116,22 @@ def test_stream_errors_and_body_exceptions_are_kept_for_the_caller():
     assert body.Items[1].Errors == ["Point not found."]
 
 
-class _Body:
-    """Just enough of an httpx response for the client's decoder."""
-
-    def __init__(self, content: bytes, status: int = 200):
-        self.content, self.status_code = content, status
-
-
-@pytest.fixture
-def client():
-    with PIWebAPIClient("http://127.0.0.1:9/piwebapi") as pi:
-        yield pi
+def answering(content: bytes, headers: dict | None = None) -> PIWebAPIClient:
+    """A client whose server (an in-process httpx transport) answers every request with ``content``; one
+    attempt per request, so an error that would be retried is raised at once."""
+    transport = httpx.MockTransport(lambda request: _response(content, headers))
+    return PIWebAPIClient("http://pi.test/piwebapi", transport=transport, retry=RetryPolicy(max_attempts=1))
 
 
-def test_a_body_exception_after_a_2xx_is_an_interrupted_response(client):
+def _response(content: bytes, headers: dict | None = None) -> httpx.Response:
+    # A body given as an iterator is streamed, as from a server: httpx would read (and inflate) bytes at once.
+    return httpx.Response(200, content=iter([content]), headers=headers)
+
+
+def test_a_body_exception_after_a_2xx_is_an_interrupted_response():
     content = orjson.dumps({"Items": [], "WebException": {"StatusCode": 500, "Errors": ["streaming failed"]}})
     with pytest.raises(PIInterruptedResponseError, match="streaming failed") as raised:
-        client._decode(_Body(content), "http://x/streamsets/recorded", decoder=STREAM_SET_VALUES)
+        answering(content).get("streamsets/recorded", decoder=STREAM_SET_VALUES)
     assert raised.value.transient
 
 
@@ -141,16 +143,62 @@ def test_a_body_exception_after_a_2xx_is_an_interrupted_response(client):
         (b'{"Items": {"WebId": "A"}}', "unexpected shape", False),
     ],
 )
-def test_broken_or_misshapen_bodies_are_named(client, content, message, transient):
+def test_broken_or_misshapen_bodies_are_named(content, message, transient):
     with pytest.raises(PIMalformedResponseError, match=message) as raised:
-        client._decode(_Body(content), "http://x/streamsets/recorded", decoder=STREAM_SET_VALUES)
+        answering(content).get("streamsets/recorded", decoder=STREAM_SET_VALUES)
     assert raised.value.transient is transient
 
 
-def test_a_body_without_items_is_malformed(client):
-    body = client._decode(_Body(b'{"Links": {}}'), "http://x/streamsets/recorded", decoder=STREAM_SET_VALUES)
+def test_a_body_without_items_is_malformed():
+    body = answering(b'{"Links": {}}').get("streamsets/recorded", decoder=STREAM_SET_VALUES)
     with pytest.raises(PIMalformedResponseError, match="no 'Items' list"):
         _items(body, "http://x/streamsets/recorded")
+
+
+STREAM_SET_BODY = orjson.dumps({"Items": [{"WebId": "A", "Items": ITEMS}]})
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize(
+    "encoded, encoding",
+    [
+        (gzip.compress(STREAM_SET_BODY), "gzip"),
+        (zlib.compress(STREAM_SET_BODY), "deflate"),  # with the zlib header, as the HTTP spec says
+        (_raw_deflate(STREAM_SET_BODY), "deflate"),  # without it, as some servers send it
+        (STREAM_SET_BODY, "identity"),
+    ],
+)
+def test_compressed_bodies_decode_to_the_plain_body(encoded, encoding):
+    # (compressed by the standard library: the client inflates with zlib-ng)
+    body = answering(encoded, {"Content-Encoding": encoding}).get("streamsets/recorded", decoder=STREAM_SET_VALUES)
+    assert body == STREAM_SET_VALUES.decode(STREAM_SET_BODY)
+
+
+def test_a_body_that_does_not_inflate_is_retried_and_named():
+    cut = gzip.compress(STREAM_SET_BODY)[:-20]
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        return _response(cut if len(calls) == 1 else gzip.compress(STREAM_SET_BODY), {"Content-Encoding": "gzip"})
+
+    retry = RetryPolicy(max_attempts=2, backoff_seconds=0)
+    with PIWebAPIClient("http://pi.test/piwebapi", transport=httpx.MockTransport(handler), retry=retry) as client:
+        assert client.get("streamsets/recorded", decoder=STREAM_SET_VALUES) == STREAM_SET_VALUES.decode(STREAM_SET_BODY)
+    assert len(calls) == 2 and client.stats.retries == 1
+    with pytest.raises(PIMalformedResponseError, match="gzip body that does not inflate") as raised:
+        answering(cut, {"Content-Encoding": "gzip"}).get("streamsets/recorded")
+    assert raised.value.transient
+
+
+def test_an_encoding_the_client_did_not_ask_for_is_named_not_retried():
+    with pytest.raises(PIMalformedResponseError, match="Content-Encoding 'br'") as raised:
+        answering(b"\x00\x01", {"Content-Encoding": "br"}).get("streamsets/recorded")
+    assert raised.value.transient is False
 
 
 BATCH_ANSWERS_JSON = {
