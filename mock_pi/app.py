@@ -18,8 +18,8 @@ from collections import defaultdict
 from urllib.parse import parse_qsl
 
 import orjson
-from zlib_ng import zlib_ng
 from starlette.datastructures import State
+from zlib_ng import zlib_ng
 
 from mock_pi import batch
 from mock_pi import faults as fault_tools

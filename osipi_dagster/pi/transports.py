@@ -40,18 +40,33 @@ MAX_REQUEST_BYTES = 4_000_000
 
 
 def cut_into_chunks(webids: list[str], size: int, fits: Callable[[list[str]], bool]) -> list[list[str]]:
-    """Consecutive chunks of at most ``size`` WebIds, each shrunk until one request for it ``fits``.
+    """Consecutive chunks of at most ``size`` WebIds, each cut to the longest start that ``fits`` one request.
 
     Every WebId costs about the same, so later chunks start at the size that fit (one trial per chunk)."""
     chunks, i = [], 0
     while i < len(webids):
         chunk = webids[i : i + size]
-        while len(chunk) > 1 and not fits(chunk):
-            chunk = chunk[: len(chunk) * 3 // 4]
+        chunk = chunk[: fitting_length(chunk, fits)]
         chunks.append(chunk)
         size = len(chunk)
         i += size
     return chunks
+
+
+def fitting_length(chunk: list[str], fits: Callable[[list[str]], bool]) -> int:
+    """The length of the longest start of ``chunk`` that ``fits`` one request (at least 1: a single stream is
+    always sent). One trial if the whole chunk fits, else a binary search (longer never fits if shorter does
+    not)."""
+    if len(chunk) <= 1 or fits(chunk):
+        return len(chunk)
+    fitting, too_long = 1, len(chunk)
+    while too_long - fitting > 1:
+        middle = (fitting + too_long) // 2
+        if fits(chunk[:middle]):
+            fitting = middle
+        else:
+            too_long = middle
+    return fitting
 
 
 @dataclass

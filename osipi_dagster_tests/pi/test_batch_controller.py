@@ -5,6 +5,7 @@ Expected rows come from the mock's generator (``expected.py``), never from the c
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import polars as pl
@@ -14,11 +15,12 @@ from mock_pi import signals
 from mock_pi.process import running_mock
 from mock_pi.universe import Universe
 from mock_pi.webid import point_webid
-from osipi_dagster.pi.batch_controller import BatchController
+from osipi_dagster.pi.batch_controller import MAX_PLANNED_STREAMS, BatchController
 from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy, sub_response
 from osipi_dagster.pi.errors import PIStreamErrors
 from osipi_dagster.pi.time_window import Window
-from osipi_dagster.pi.transports import stream_result
+from osipi_dagster.pi.transports import TRANSPORTS as TRANSPORT_CLASSES
+from osipi_dagster.pi.transports import cut_into_chunks, fitting_length, stream_result
 from osipi_dagster.pi.values import RAW_SCHEMA
 from osipi_dagster_tests.expected import comparable_raw, expected_raw
 from osipi_dagster_tests.helpers import MOCK_CONFIG, MOCK_NOW
@@ -226,11 +228,13 @@ def test_planned_chunks_cover_every_stream_once_and_fit_the_servers_limit(limit,
     controller.remember_rates({w: 200_000 if i % 97 == 0 else rates[i % 4] for i, w in enumerate(PLANNED)}, 1.0)
     hours = controller.span_hours(PLANNED, 24)
     expected = controller.expected_values(PLANNED, hours)
-    chunks = controller.chunks(PLANNED, Window.of(START, START + timedelta(hours=hours)), expected)
+    window = Window.of(START, START + timedelta(hours=hours))
+    chunks = controller.chunks(PLANNED, window, expected)
     assert sorted(w for chunk in chunks for w in chunk) == sorted(PLANNED)
     assert 1 <= hours <= 24 and len(chunks) < len(PLANNED) / 2
+    fits = TRANSPORT_CLASSES[transport](controller.client).fits  # e.g. a stream-set URL's length
     for chunk in chunks:
-        assert len(chunk) <= controller.streams_per_request
+        assert len(chunk) <= MAX_PLANNED_STREAMS and fits(chunk, window, limit // len(chunk))
         if len(chunk) > 1:  # a stream alone in its request may be paged; in company, none is planned to be
             assert max(expected[w] for w in chunk) <= limit // len(chunk)  # the request's maxCount
             assert sum(expected[w] for w in chunk) <= min(limit, controller.values_per_request)
@@ -248,3 +252,22 @@ def test_the_first_window_is_one_hour_and_later_ones_grow_up_to_the_budget():
     low = _planner(max_items_per_call=20_000)  # a lower limit: smaller requests, so shorter windows
     low.remember_rates(dict.fromkeys(PLANNED, 60), 1.0)
     assert low.span_hours(PLANNED, 24) < hours
+
+
+@pytest.mark.parametrize("size, longest", [(10, 10), (10, 7), (10, 1), (1, 1), (1_000, 433), (1_000, 999)])
+def test_a_chunk_is_cut_to_the_longest_start_that_fits_in_few_trials(size, longest):
+    tried = []
+
+    def fits(chunk: list) -> bool:
+        tried.append(len(chunk))
+        return len(chunk) <= longest
+
+    assert fitting_length(list(range(size)), fits) == min(size, longest)
+    assert len(tried) <= 1 + math.ceil(math.log2(size))  # one trial, then a binary search
+
+
+def test_blind_chunks_are_consecutive_and_cut_to_fit():
+    webids = [f"W{n:04d}" for n in range(1_000)]
+    chunks = cut_into_chunks(webids, 100, lambda chunk: sum(map(len, chunk)) <= 5 * 70)  # 70 WebIds fit
+    assert [w for chunk in chunks for w in chunk] == webids
+    assert {len(chunk) for chunk in chunks[:-1]} == {70}
