@@ -282,8 +282,12 @@ def pi_timeseries(
     # The IO manager writes the stream when this output is yielded; the observations follow the commit. The
     # row scope travels in the stream's schema: output metadata would record every WebId on the materialisation.
     yield Output(pa.RecordBatchReader.from_batches(row_scope_schema(scope), batches), metadata={"tags": active.height})
-    # Each hour's rows counted in the table after the commit: true also when a run replaced some tags' rows only.
-    after = rows_per_hour(lakehouse.scan("bronze", "pi_timeseries"), window.start, window.end)
+    # Each hour's rows in the table after the commit. A window that held no rows before now holds exactly the rows
+    # written; otherwise they are counted (true also when a run replaced some tags' rows only, or kept some).
+    if before:
+        after = rows_per_hour(lakehouse.scan("bronze", "pi_timeseries"), window.start, window.end)
+    else:
+        after = {start: facts["values_read"] for (start, _), facts in zip(windows, loaded, strict=True)}
     for key, (start, _), facts in zip(context.partition_keys, windows, loaded, strict=True):
         rows = after.get(start, 0)
         metadata = {
