@@ -11,7 +11,7 @@ from collections.abc import Callable
 import polars as pl
 import pyarrow as pa
 import pytest
-from dagster import BackfillPolicy, DagsterInstance, HourlyPartitionsDefinition, asset, materialize
+from dagster import BackfillPolicy, DagsterInstance, HourlyPartitionsDefinition, RetryPolicy, asset, materialize
 from dagster_deltalake import LocalConfig
 from deltalake import DeltaTable
 
@@ -54,8 +54,10 @@ def _frame_asset(writer: int, barrier: threading.Barrier):
     return readings
 
 
-def _stream_asset(writer: int, barrier: threading.Barrier, fail_after_hours: int | None = None):
-    """Like pi_timeseries: a range run streams hour by hour as one RecordBatchReader."""
+def _stream_asset(writer: int, barrier: threading.Barrier, fail_after_hours: int | None = None, retried=False):
+    """Like pi_timeseries: a range run streams hour by hour as one RecordBatchReader; ``retried``: a failed step is
+    retried, as pi_timeseries' (a stream that lost a commit race into a window that held no rows was not spooled:
+    its step loads it again)."""
 
     @asset(
         name="readings",
@@ -63,6 +65,7 @@ def _stream_asset(writer: int, barrier: threading.Barrier, fail_after_hours: int
         partitions_def=HOURLY,
         metadata={"partition_expr": "timestamp"},
         backfill_policy=BackfillPolicy.single_run(),
+        retry_policy=RetryPolicy(max_retries=2) if retried else None,
     )
     def readings(context) -> pa.RecordBatchReader:
         window = context.partition_time_window
@@ -76,8 +79,9 @@ def _stream_asset(writer: int, barrier: threading.Barrier, fail_after_hours: int
                 yield from _rows(start, start + dt.timedelta(hours=1), writer).to_arrow().to_batches()
                 start += dt.timedelta(hours=1)
 
-        # Wait here, not inside the stream: delta-rs pulls batches on its few runtime threads.
-        barrier.wait()
+        # Wait here, not inside the stream: delta-rs pulls batches on its few runtime threads. (A retry runs alone.)
+        if context.retry_number == 0:
+            barrier.wait()
         return pa.RecordBatchReader.from_batches(schema, batches())
 
     return readings
@@ -137,10 +141,14 @@ def test_two_first_writers_of_overlapping_ranges_do_not_duplicate_rows(tmp_path)
     errors = _concurrently(
         [
             lambda barrier: _run(
-                tmp_path, _stream_asset(1, barrier), tags=_range_tags("2026-01-01-00:00", "2026-01-01-03:00")
+                tmp_path,
+                _stream_asset(1, barrier, retried=True),
+                tags=_range_tags("2026-01-01-00:00", "2026-01-01-03:00"),
             ),
             lambda barrier: _run(
-                tmp_path, _stream_asset(2, barrier), tags=_range_tags("2026-01-01-02:00", "2026-01-01-05:00")
+                tmp_path,
+                _stream_asset(2, barrier, retried=True),
+                tags=_range_tags("2026-01-01-02:00", "2026-01-01-05:00"),
             ),
         ]
     )
@@ -198,3 +206,37 @@ def test_a_source_error_in_a_streamed_range_fails_with_the_original_error_and_wr
     assert "PI Web API request failed (HTTP 500) [http://pi/streamsets]: boom" in message
     assert "C Data interface" not in message and "DeltaError" not in message
     assert _table(tmp_path).sort("timestamp").equals(before)
+
+
+def test_a_first_load_that_loses_a_commit_race_fails_naming_the_cause_and_writes_nothing(tmp_path):
+    """A stream into a window that holds no rows is not spooled. If another writer commits rows of that window
+    while it streams, its commit conflicts and it cannot write again: the step fails (pi_timeseries' retry reloads
+    it), and the table holds the other writer's rows, once."""
+    streaming, other_committed = threading.Event(), threading.Event()
+
+    @asset(name="readings", key_prefix="pi", partitions_def=HOURLY, metadata={"partition_expr": "timestamp"})
+    def first(context) -> pa.RecordBatchReader:
+        window = context.partition_time_window
+        rows = _rows(window.start, window.end, 1).to_arrow()
+
+        def batches():
+            streaming.set()
+            assert other_committed.wait(timeout=30)
+            yield from rows.to_batches()
+
+        return pa.RecordBatchReader.from_batches(rows.schema, batches())
+
+    @asset(name="readings", key_prefix="pi", partitions_def=HOURLY, metadata={"partition_expr": "timestamp"})
+    def second(context) -> pl.DataFrame:
+        assert streaming.wait(timeout=30)
+        return _rows(context.partition_time_window.start, context.partition_time_window.end, 2)
+
+    def run_second(barrier):
+        _run(tmp_path, second, partition_key="2026-01-01-05:00")
+        other_committed.set()
+
+    errors = _concurrently([lambda barrier: _run(tmp_path, first, partition_key="2026-01-01-05:00"), run_second])
+    assert len(errors) == 1 and "Another writer committed rows of the same hours" in str(errors[0])
+    table = _table(tmp_path)
+    _assert_exact(table, [5])
+    assert table["writer"].unique().to_list() == [2]
