@@ -79,3 +79,15 @@ def load_af(url: str, root, instance: DagsterInstance) -> dict:
         [pi_tag_catalog, pi_af_elements, pi_af_attributes], resources=resources, instance=instance
     ).success
     return resources
+
+
+class RecordingTransport(httpx.HTTPTransport):
+    """A real HTTP transport that remembers every request it sent."""
+
+    def __init__(self):
+        super().__init__()
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return super().handle_request(request)

@@ -68,6 +68,12 @@ MAX_SPAN_HOURS = 24  # a window of more hours would plan from an older guess of 
 MAX_PLANNED_STREAMS = 1_000
 _HEADROOM = 1.25  # values planned for a stream beyond its last rate: a busier stretch is rarely paged
 _MIN_PLANNED = 10  # values planned for a stream that returned none last time
+# Blind chunks (rates unknown) widen once this many streams came back (two narrow chunks' worth, at the default) ...
+_BLIND_SAMPLE = 200
+# ... while at most this share of the streams read returned a wide chunk's maxCount or more. A wide chunk of ~195
+# streams saves 1/100 - 1/195 ≈ 0.5 % of a request per stream over chunks of 100; each busy stream costs one
+# paging request: below half that share wide chunks are clearly cheaper.
+_WIDE_BUSY_SHARE = 0.0025
 
 
 @dataclass
@@ -91,6 +97,7 @@ class _Chunk:
     retried: int = 0
     splits: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # values read per stream (before the end is cut)
+    streams: int = 0  # streams asked for (read or failed)
 
     @staticmethod
     def merge(parts: list[_Chunk]) -> _Chunk:
@@ -101,6 +108,7 @@ class _Chunk:
             sum(p.retried for p in parts),
             1 + sum(p.splits for p in parts),
             {k: v for p in parts for k, v in p.counts.items()},
+            sum(p.streams for p in parts),
         )
 
 
@@ -162,22 +170,28 @@ class BatchController:
         window = Window.of(start, end)
         hours = (end - start).total_seconds() / 3600
         expected = self.expected_values(webids, hours)
-        chunks = self.chunks(webids, window, expected)
+        returned: list[int] = []  # values per stream read so far in this window (what blind chunks learn from)
+        if expected is None:
+            chunks = self._blind_chunks(webids, window, returned)
+        else:
+            chunks = ((chunk, True) for chunk in self.chunks(webids, window, expected))
         label = f"{window.start}..{window.end}"
         failures: dict[str, str] = {}
         counts: dict[str, int] = {}
-        rows = 0
+        rows = done = streams = 0
         before_end = pl.col("timestamp") < pl.lit(end, dtype=UTC_TIMESTAMP)  # built once: a literal costs
-        for done, chunk in enumerate(self._run(chunks, window, planned=expected is not None), 1):
+        for chunk in self._run(chunks, window):
             failures.update(chunk.failures)
             self.stats.paged_streams += chunk.paged
             self.stats.retried_streams += chunk.retried
             self.stats.split_chunks += chunk.splits
             counts.update(chunk.counts)
+            returned.extend(chunk.counts.values())
             frame = chunk.frame.filter(before_end)
             rows += frame.height
-            if done == len(chunks) or done % max(1, len(chunks) // 10) == 0:
-                self.progress(f"{label}: {done}/{len(chunks)} requests, {rows:,} values")
+            done, streams = done + 1, streams + chunk.streams
+            if streams == len(webids) or streams * 10 // len(webids) > (streams - chunk.streams) * 10 // len(webids):
+                self.progress(f"{label}: {done} requests, {streams:,}/{len(webids):,} tags, {rows:,} values")
             if frame.height:
                 paused = time.perf_counter()
                 yield frame
@@ -187,7 +201,7 @@ class BatchController:
         self.remember_rates({w: counts.get(w, 0) for w in webids}, hours)
         self.stats.streams += len(webids)
         self.stats.rows += rows
-        self.stats.chunks += len(chunks)
+        self.stats.chunks += done
         self.stats.seconds += time.perf_counter() - began
 
     def chunks(self, webids: list[str], window: Window, expected: dict[str, int] | None = None) -> list[list[str]]:
@@ -202,6 +216,36 @@ class BatchController:
         planned = self._planned_chunks(sorted(webids, key=expected.__getitem__, reverse=True), expected, fits)
         position = {webid: number for number, webid in enumerate(webids)}
         return [sorted(chunk, key=position.__getitem__) for chunk in planned]  # each chunk in the caller's order
+
+    def _blind_chunks(self, webids: list[str], window: Window, returned: list[int]) -> Iterator[tuple[list[str], bool]]:
+        """Consecutive chunks for streams whose rates are unknown, cut as the answers come in; each with whether it
+        is *wide*. A blind chunk holds ``streams_per_request`` streams, so its maxCount covers a busy stream. Once
+        ``_BLIND_SAMPLE`` streams came back, chunks are as wide as the request fits (a stream-set URL: ~195 IDOnly
+        WebIDs), as long as the share of streams that returned more than a wide chunk's maxCount stays under
+        ``_WIDE_BUSY_SHARE``: a plant of slow tags takes about half the requests, the rare busy stream is paged
+        (exact, one request more), and a plant with many busy streams keeps narrow chunks. ``returned`` grows with
+        the values each answered stream returned."""
+
+        def fits(chunk: list[str]) -> bool:
+            return self._transport.fits(chunk, window, self._max_count(len(chunk)))
+
+        i, wide_size, busy, seen = 0, 0, 0, 0
+        while i < len(webids):
+            narrow = self._chunk_size()
+            if not wide_size and len(returned) >= _BLIND_SAMPLE:
+                wide_size = max(narrow, fitting_length(webids[i : i + MAX_PLANNED_STREAMS], fits))
+            wide = False
+            if wide_size > narrow:
+                threshold = self._max_count(wide_size)
+                busy += sum(1 for count in returned[seen:] if count >= threshold)
+                seen = len(returned)
+                wide = busy <= _WIDE_BUSY_SHARE * seen
+            size = wide_size if wide else narrow
+            fitted = fitting_length(webids[i : i + size], fits)
+            if wide and fitted < wide_size:
+                wide_size = max(narrow, fitted)  # WebIds cost about the same: later wide chunks start here
+            yield webids[i : i + fitted], wide
+            i += fitted
 
     def remember_rates(self, counts: dict[str, int], hours: float) -> None:
         """Values each stream returned over a window of ``hours``: what later windows are planned from."""
@@ -259,7 +303,7 @@ class BatchController:
         """Streams per request: as configured, fewer once the server announced a lower limit."""
         return max(1, min(self.streams_per_request, self.max_items_per_call // self._stream_max_count))
 
-    def _run(self, chunks: list[list[str]], window: Window, planned: bool) -> Iterator[_Chunk]:
+    def _run(self, chunks: Iterator[tuple[list[str], bool]], window: Window) -> Iterator[_Chunk]:
         """Chunk results as they complete; the first request that fails outright stops the rest.
 
         Only a few chunks are queued ahead of the ``max_concurrency`` in flight: memory stays bounded
@@ -268,14 +312,17 @@ class BatchController:
         todo = iter(chunks)
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="pi-extract") as pool:
             pending = {
-                pool.submit(self._extract_chunk, c, window, planned) for c in islice(todo, 2 * self.max_concurrency)
+                pool.submit(self._extract_chunk, c, window, planned)
+                for c, planned in islice(todo, 2 * self.max_concurrency)
             }
             try:
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
                         result = future.result()
-                        pending.update(pool.submit(self._extract_chunk, c, window, planned) for c in islice(todo, 1))
+                        pending.update(
+                            pool.submit(self._extract_chunk, c, window, planned) for c, planned in islice(todo, 1)
+                        )
                         yield result
             finally:
                 for future in pending:
@@ -320,7 +367,7 @@ class BatchController:
                 continue
             counts[webid] = len(items)
             columns.add(webid, items)
-        return _Chunk(columns.to_frame(), failures, paged, retried, counts=counts)
+        return _Chunk(columns.to_frame(), failures, paged, retried, counts=counts, streams=len(webids))
 
     def _smaller_parts(self, webids: list[str], max_count: int, exc: PIWebAPIError) -> list[list[str]] | None:
         """How to re-send a request the server found too large (None: it failed for another reason).

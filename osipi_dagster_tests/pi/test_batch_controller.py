@@ -23,7 +23,7 @@ from osipi_dagster.pi.transports import TRANSPORTS as TRANSPORT_CLASSES
 from osipi_dagster.pi.transports import cut_into_chunks, fitting_length, stream_result
 from osipi_dagster.pi.values import RAW_SCHEMA
 from osipi_dagster_tests.expected import comparable_raw, expected_raw
-from osipi_dagster_tests.helpers import MOCK_CONFIG, MOCK_NOW
+from osipi_dagster_tests.helpers import MOCK_CONFIG, MOCK_NOW, RecordingTransport
 
 TRANSPORTS = ["streamsets", "batch"]
 START = MOCK_NOW - timedelta(hours=3)
@@ -271,3 +271,35 @@ def test_blind_chunks_are_consecutive_and_cut_to_fit():
     chunks = cut_into_chunks(webids, 100, lambda chunk: sum(map(len, chunk)) <= 5 * 70)  # 70 WebIds fit
     assert [w for chunk in chunks for w in chunk] == webids
     assert {len(chunk) for chunk in chunks[:-1]} == {70}
+
+
+def _streams_per_stream_set_request(transport: RecordingTransport) -> list[int]:
+    return [str(r.url).count("webId=") for r in transport.requests if r.url.path.endswith("/streamsets/recorded")]
+
+
+@pytest.mark.integration
+def test_blind_chunks_widen_once_the_streams_read_show_a_plant_of_slow_tags(mock_pi_url):
+    """Rates unknown: chunks of ``streams_per_request`` first; once 200 streams came back, none near a wide chunk's
+    maxCount, the rest go in chunks as wide as the URL takes. Fewer requests, the same values."""
+    webids = [t.webid for t in UNIVERSE.tags]
+    recording = RecordingTransport()
+    client = PIWebAPIClient(mock_pi_url, transport=recording)
+    controller = BatchController(client, streams_per_request=20, max_concurrency=1)
+    raw = controller.extract(webids, START, END)
+    assert comparable_raw(raw).equals(expected_raw(webids, START, END))
+    sizes = _streams_per_stream_set_request(recording)
+    assert sizes[:10] == [20] * 10 and max(sizes) > 100 and sum(sizes) == len(webids)
+    assert len(sizes) < len(webids) / 20 and controller.stats.paged_streams == 0
+
+
+@pytest.mark.integration
+def test_blind_chunks_stay_narrow_where_streams_return_more_than_a_wide_chunk_allows(dense_mock_url):
+    """MaxReturnedItemsPerCall = 600: a wide chunk's maxCount (600 / ~195 streams) would cut most streams short, so
+    chunks stay narrow, and the values are exact."""
+    webids = [t.webid for t in UNIVERSE.tags]
+    recording = RecordingTransport()
+    client = PIWebAPIClient(dense_mock_url, transport=recording, retry=RetryPolicy(max_attempts=3, backoff_seconds=0))
+    controller = BatchController(client, streams_per_request=20, max_concurrency=1)
+    raw = controller.extract(webids, START, END)
+    assert comparable_raw(raw).equals(expected_raw(webids, START, END))
+    assert max(_streams_per_stream_set_request(recording)) <= 20

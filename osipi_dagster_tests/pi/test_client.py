@@ -19,22 +19,10 @@ from osipi_dagster.pi.errors import (
     PIWebAPIError,
 )
 from osipi_dagster.pi.transports import MAX_URL_LENGTH
-from osipi_dagster_tests.helpers import MOCK_CONFIG, MOCK_NOW, MOCK_TAGS
+from osipi_dagster_tests.helpers import MOCK_CONFIG, MOCK_NOW, MOCK_TAGS, RecordingTransport
 
 KEY = ["tag_webid", "timestamp", "value", "value_text"]
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff_seconds=0.01, max_backoff_seconds=0.05)
-
-
-class RecordingTransport(httpx.HTTPTransport):
-    """A real HTTP transport that remembers every request it sent."""
-
-    def __init__(self):
-        super().__init__()
-        self.requests: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return super().handle_request(request)
 
 
 @pytest.fixture
