@@ -481,7 +481,7 @@ def decoded_body(raw: bytes, encoding: str, url: str, status: int) -> bytes:
     library's zlib, which httpx would use (an hour of a large plant is hundreds of MB of JSON). A body that does
     not inflate was cut or garbled on the way: retried."""
     encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
+    if encoding in ("", "identity") or not raw:  # (an empty body stays empty, whatever its header says)
         return raw
     if encoding not in ("gzip", "deflate"):
         raise PIMalformedResponseError(

@@ -225,3 +225,7 @@ def test_batch_answers_are_judged_as_plain_json_would_be(key):
     expected = stream_result(plain)
     assert (got.error, got.retry_after) == (expected.error, expected.retry_after)
     assert _frame({"W": got.items}).equals(_frame({"W": expected.items}))
+
+
+def test_an_empty_body_with_a_gzip_header_is_empty():
+    assert answering(b"", {"Content-Encoding": "gzip"}).get("dataservers") is None
