@@ -11,9 +11,7 @@ and each measurement runs in a child process of its own, so its peak RSS is its 
   batch        the batch controller over ``POST /batch`` (one sub-request per tag)
   streamsets   the batch controller over ``GET streamsets/recorded``
   dagster      a full Dagster materialisation of one ``pi_timeseries`` partition: mock HTTP → Delta commit
-               (the catalog is materialised first, untimed), into an empty table: the first hour ever loaded
-  hourly       the same partition with the hour before it already in the table (loaded first, untimed): what
-               every hourly run does after the first, planning its requests from the previous hour's values
+               (the catalog is materialised first, untimed)
   catalog      (only with ``--modes catalog``) a Dagster materialisation of ``pi_tag_catalog`` into an empty
                lakehouse: every point listed page by page, then the Delta commit ("points" = catalog rows)
   stages       (only when asked for) the client CPU seconds of each step of the ``dagster`` path — HTTP,
@@ -54,7 +52,7 @@ from mock_pi.process import running_mock  # noqa: E402
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # the mock's frozen clock
 START = NOW - timedelta(hours=2)  # one complete hour: partition 2026-11-20-10:00
 END = START + timedelta(hours=1)
-MODES = ("sequential", "batch", "streamsets", "dagster", "hourly")
+MODES = ("sequential", "batch", "streamsets", "dagster")
 EXTRA_MODES = ("catalog", "stages")  # only when asked for by --modes (not in the default run or the chart)
 
 
@@ -62,7 +60,7 @@ EXTRA_MODES = ("catalog", "stages")  # only when asked for by --modes (not in th
 
 
 def measure(mode: str, url: str, options: dict) -> dict:
-    if mode in ("dagster", "hourly"):  # (for "hourly" the driver loaded the hour before into the same table)
+    if mode == "dagster":
         return measure_dagster(url, options)
     if mode == "catalog":
         return measure_catalog(url)
@@ -103,8 +101,6 @@ def measure(mode: str, url: str, options: dict) -> dict:
 
 
 def measure_dagster(url: str, options: dict) -> dict:
-    """One ``pi_timeseries`` partition (``options["start"]``, default START) into the Delta lakehouse at
-    ``options["delta_root"]`` (default: a new, empty one)."""
     from dagster import DagsterInstance, materialize
 
     from osipi_dagster.assets import pi_tag_catalog, pi_timeseries
@@ -120,15 +116,14 @@ def measure_dagster(url: str, options: dict) -> dict:
             clients.append(super().make_client())
             return clients[-1]
 
-    start = datetime.fromisoformat(options.get("start", START.isoformat()))
-    with tempfile.TemporaryDirectory(prefix="bench-delta-") as empty, DagsterInstance.ephemeral() as instance:
+    with tempfile.TemporaryDirectory(prefix="bench-delta-") as root, DagsterInstance.ephemeral() as instance:
         pi = CountingPIWebAPIResource(
             base_url=url,
             transport=options["dagster_transport"],
             streams_per_request=options["streams_per_request"],
             max_concurrent_requests=options["concurrency"],
         )
-        resources = build_resources(pi, options.get("delta_root", empty))
+        resources = build_resources(pi, root)
         assert materialize([pi_tag_catalog], resources=resources, instance=instance).success
         clients.clear()
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # imports, catalog: not the load's
@@ -137,7 +132,7 @@ def measure_dagster(url: str, options: dict) -> dict:
             [pi_tag_catalog, pi_timeseries],
             selection=[pi_timeseries],
             instance=instance,
-            partition_key=start.strftime("%Y-%m-%d-%H:%M"),
+            partition_key=START.strftime("%Y-%m-%d-%H:%M"),
             resources=resources,
         )
         seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu_began
@@ -440,12 +435,12 @@ def main(argv: list[str] | None = None) -> None:
         ) as server:
             mock = psutil.Process(server.process.pid)
             for mode in modes:
-                with tempfile.TemporaryDirectory(prefix="bench-delta-") as root:
-                    if mode == "hourly":  # the hour before, loaded (untimed, its own process) into the same table
-                        previous = {**options, "delta_root": root, "start": (START - timedelta(hours=1)).isoformat()}
-                        run_child("dagster", server.url, previous, mock)
-                    measured = run_child(mode, server.url, {**options, "delta_root": root}, mock)
-                result = {"tags": tags, "latency_ms": latency, "mode": mode, **measured}
+                result = {
+                    "tags": tags,
+                    "latency_ms": latency,
+                    "mode": mode,
+                    **run_child(mode, server.url, options, mock),
+                }
                 rows.append(result)
                 print(
                     f"{tags:>6,} tags  {latency:>3g} ms  {mode:<10}  {result['points']:>10,} points  "

@@ -195,20 +195,6 @@ def rows_per_hour(table: pl.LazyFrame | None, start: datetime, end: datetime) ->
     return dict(zip(counts["hour"], counts["rows"]))
 
 
-def previous_hour_values(table: pl.LazyFrame | None, start: datetime) -> dict[str, int]:
-    """Values per tag in the hour before ``start`` as the table holds it ({} if it holds none there): the rates
-    an hourly run plans its requests from, as a range run does after its first hour (one small scan)."""
-    if table is None:
-        return {}
-    counts = (
-        table.filter((pl.col("timestamp") >= start - timedelta(hours=1)) & (pl.col("timestamp") < start))
-        .group_by("tag_webid")
-        .agg(values=pl.len())
-        .collect()
-    )
-    return dict(zip(counts["tag_webid"], counts["values"]))
-
-
 def row_scope_schema(scope: dict) -> pa.Schema:
     """The stream's schema carrying its row scope (``delta_keep_rows`` / ``delta_replace_rows``, see the IO
     manager), which Dagster does not record, unlike output metadata."""
@@ -274,11 +260,7 @@ def pi_timeseries(
     loaded: list[dict] = []
     table = lakehouse.scan("bronze", "pi_timeseries")
     before = rows_per_hour(table, window.start, window.end)
-    controller = pi.batch_controller(progress=context.log.debug)
-    previous = previous_hour_values(table, window.start)
-    if previous:  # a tag the previous hour does not hold is planned as a quiet one (and paged if it is not)
-        controller.remember_rates({webid: previous.get(webid, 0) for webid in active["webid"]}, hours=1)
-    batches = timeseries_batches(controller, active, windows, context.log, loaded)
+    batches = timeseries_batches(pi.batch_controller(progress=context.log.debug), active, windows, context.log, loaded)
     # The IO manager writes the stream when this output is yielded; the observations follow the commit. The
     # row scope travels in the stream's schema: output metadata would record every WebId on the materialisation.
     yield Output(pa.RecordBatchReader.from_batches(row_scope_schema(scope), batches), metadata={"tags": active.height})

@@ -62,9 +62,9 @@ _PAGE_SIZE = 10_000  # values per request when one stream is paged on its own
 # vanishes, small enough that the decoded answers of the requests in flight stay a few tens of MB.
 VALUES_PER_REQUEST = 50_000
 MAX_SPAN_HOURS = 24  # a window of more hours would plan from an older guess of each stream's rate
-# Streams a planned chunk may hold. Blind chunks (rates unknown) keep ``streams_per_request``, whose maxCount covers
-# a busy stream; a planned chunk's maxCount is sized from its streams' rates, so it holds as many as its request fits
-# (a stream-set URL fits ~170 IDOnly WebIds): fewer requests, each with less fixed cost on both ends.
+# Streams a planned (or widened blind) chunk may hold. A blind chunk of ``streams_per_request`` has a maxCount that
+# covers a busy stream; a chunk whose streams are known (or seen) to be quieter holds as many as its request fits (a
+# stream-set URL: ~195 IDOnly WebIds): fewer requests, each with less fixed cost on both ends.
 MAX_PLANNED_STREAMS = 1_000
 _HEADROOM = 1.25  # values planned for a stream beyond its last rate: a busier stretch is rarely paged
 _MIN_PLANNED = 10  # values planned for a stream that returned none last time

@@ -143,37 +143,3 @@ def test_bursts_of_equal_timestamps_on_a_span_hour_edge_keep_their_sequence(tmp_
     assert comparable(table.filter(pl.col("timestamp") == edge)).equals(comparable(burst))
     assert comparable(table).equals(comparable(expected))
     _check_hours(table, observations)
-
-
-def test_an_hourly_run_plans_its_requests_from_the_hour_before_it_in_the_table(mock_pi_url, tmp_path):
-    """The first hour ever loaded cuts its requests blind (``streams_per_request`` tags each); the next hour's run
-    finds the hour before it in the table and plans from each tag's values there: fewer, fuller requests."""
-    first, second = DAY_END - timedelta(hours=2), DAY_END - timedelta(hours=1)
-    with DagsterInstance.ephemeral() as instance:
-        blind = _load(mock_pi_url, tmp_path, instance, first, second)
-        planned = _load(mock_pi_url, tmp_path, instance, second, DAY_END)
-    assert blind >= math.ceil(MOCK_TAGS / STREAMS_PER_REQUEST) > planned
-    table = pl.read_delta(str(tmp_path / "bronze" / "pi_timeseries"))
-    assert comparable(table).equals(comparable(expected_timeseries(MOCK_CONFIG, first, DAY_END)))
-
-
-def test_tags_missing_from_the_hour_before_are_planned_as_quiet_and_paged_when_they_are_not(tmp_path):
-    """The hour before holds 10 tags only (a run limited to them): the next hour plans every other tag as silent.
-    Under a server limit of 1,000 values per call their requests' maxCount is small, so the busy ones are paged;
-    the table is exact all the same."""
-    first, second = DAY_END - timedelta(hours=2), DAY_END - timedelta(hours=1)
-    few = expected_timeseries(MOCK_CONFIG, first, second)["tag_webid"].unique().sort().head(10).to_list()
-    args = mock_args(MOCK_CONFIG, MOCK_NOW) + ["--max-returned-items-for", "recorded=1000"]
-    with running_mock(*args) as mock, DagsterInstance.ephemeral() as instance:
-        _load(mock.url, tmp_path, instance, first, second, {ONLY_TAGS_RUN_TAG: " ".join(few)})
-        _load(mock.url, tmp_path, instance, second, DAY_END)
-        observations = _observations(instance, second, DAY_END)
-    assert observations[second]["paged_streams"] > 0
-    table = pl.read_delta(str(tmp_path / "bronze" / "pi_timeseries"))
-    expected = pl.concat(
-        [
-            expected_timeseries(MOCK_CONFIG, first, second, webids=set(few)),
-            expected_timeseries(MOCK_CONFIG, second, DAY_END),
-        ]
-    )
-    assert comparable(table).equals(comparable(expected))
