@@ -98,6 +98,36 @@ def test_webid_kinds_are_accepted_and_webidtype_is_honoured(client, universe):
     assert client.get(f"/piwebapi/points/{missing}").status_code == 404
 
 
+def test_idonly_point_fast_path_reads_what_decode_reads(universe):
+    """``webid.idonly_point_id`` (the stream-set fast path) against :func:`webid.decode`: the same point id for
+    every IDOnly point WebID it accepts (negative and extreme ids, padding bits set, the ``-``/``_`` letters),
+    None for whatever it leaves to ``decode`` (other servers, kinds, lengths, characters)."""
+    server = webid.encode_guid(universe.data_server_guid)
+    other = webid.encode_guid(universe.asset_server_guid)
+    rng = np.random.default_rng(15)
+    ids = [1, 7, 99999, -1, 0, 2**31 - 1, -(2**31), *rng.integers(-(2**31), 2**31, 200).tolist()]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    accepted = [webid.point_webid(universe.data_server_guid, i, "", "IDOnly") for i in ids]
+    accepted += ["I1DP" + server + "".join(rng.choice(list(alphabet), 6)) for _ in range(300)]  # any padding bits
+    for wid in accepted:
+        assert webid.idonly_point_id(wid, server) == webid.decode(wid).point_id, wid
+    good = accepted[0]
+    for wid in (
+        good.replace("I1DP", "F1DP", 1),
+        good.replace(server, other, 1),
+        good + "A",
+        good[:-1],
+        good[:-1] + "=",
+        good[:-1] + "+",
+        good[:-1] + "é",
+        webid.point_webid(universe.data_server_guid, 1, universe.tags[0].path, "Full"),
+    ):
+        assert webid.idonly_point_id(wid, server) is None, wid
+    tag = universe.tags[3]
+    assert universe.find_tag(webid.point_webid(universe.data_server_guid, tag.point_id, "", "IDOnly")) is tag
+    assert universe.find_tag(webid.point_webid(universe.data_server_guid, 10**6, "", "IDOnly")) is None
+
+
 def test_enumeration_sets_list_digital_and_system_states(client, universe):
     sets = client.get(f"/piwebapi/dataservers/{universe.data_server_webid}/enumerationsets").json()["Items"]
     by_name = {s["Name"]: s for s in sets}
