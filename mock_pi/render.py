@@ -214,21 +214,25 @@ def stream_values_json(
     else:
         opening = '{"Value":' if "Value" in names else "{"
     if "Value" in names:
-        columns.append(_value_texts(tags, rt, events))
+        columns.append(_value_texts(tags, offsets, rt, events))
     table, tail_index = _tail_table(tags, rt, events, names, units, bool(columns))
+    # Row r owns pieces[1 + k*r : 1 + k*(r+1)], its tail (which opens the next row) last. The slot before a
+    # stream's first row (slot 0, or the tail of a stream already joined) takes the stream's opening bracket.
     k = len(columns) + 1
-    pieces: list = [None] * (k * n)
+    pieces: list = [None] * (k * n + 1)
     for j, column in enumerate(columns):
-        pieces[j::k] = column
-    pieces[k - 1 :: k] = np.array([t + "}," + opening for t in table], dtype=object)[tail_index].tolist()
+        pieces[1 + j :: k] = column
+    pieces[k::k] = np.array([t + "}," + opening for t in table], dtype=object)[tail_index].tolist()
     bounds = offsets.tolist()
+    first_piece = "[" + opening
     out = []
     for a, b in zip(bounds, bounds[1:]):
         if b == a:
             out.append(_EMPTY_ARRAY)
             continue
-        pieces[k * b - 1] = table[tail_index[b - 1]] + "}]"
-        out.append(orjson.Fragment("[" + opening + "".join(pieces[k * a : k * b])))
+        pieces[k * a] = first_piece
+        pieces[k * b] = table[tail_index[b - 1]] + "}]"
+        out.append(orjson.Fragment("".join(pieces[k * a : k * b + 1])))
     return out
 
 
@@ -256,27 +260,33 @@ def _stamp_table(first: int, hours: int, suffix: str) -> np.ndarray:
 _cached_stamp_table = lru_cache(maxsize=8)(_stamp_table)  # at most 8 × 4 h × ~90 B = 10 MB
 
 
-def _value_texts(tags: list[Tag], rt: np.ndarray, events: Events) -> list[str]:
-    """The JSON text of every ``Value``: numbers, digital-state objects, strings, system states."""
-    kinds = np.array([_kind_code(t) for t in tags], dtype=np.int8)[rt]
+def _value_texts(tags: list[Tag], offsets: np.ndarray, rt: np.ndarray, events: Events) -> list[str]:
+    """The JSON text of every ``Value``: numbers, digital-state objects, strings, system states.
+
+    Every row is first written as a float; the rows of other kinds are then overwritten in place (a tag's
+    rows are contiguous: one slice per Int32 tag)."""
+    tag_kinds = np.array([_kind_code(t) for t in tags], dtype=np.int8)
     texts = _number_texts(events.value)
-    states = events.system_state
-    if not (kinds != _KIND_FLOAT).any() and not states.any():
-        return texts
-    out = np.array(texts, dtype=object)
-    ints = np.flatnonzero(kinds == _KIND_INT)
-    if len(ints):
-        out[ints] = _number_texts(events.value[ints].astype(np.int64))
-    for i in np.flatnonzero(kinds >= _KIND_DIGITAL).tolist():
-        tag, raw = tags[rt[i]], int(events.value[i])
-        out[i] = (
-            _digital_json(tag.sensor.digital_set, raw)
-            if kinds[i] == _KIND_DIGITAL
-            else orjson.dumps(string_value(tag, raw)).decode()
+    int_tags = np.flatnonzero(tag_kinds == _KIND_INT)
+    if len(int_tags):
+        int_texts = _number_texts(events.value[(tag_kinds == _KIND_INT)[rt]].astype(np.int64))
+        done = 0
+        for a, b in zip(offsets[int_tags].tolist(), offsets[int_tags + 1].tolist()):
+            texts[a:b] = int_texts[done : done + b - a]
+            done += b - a
+    kinds = tag_kinds[rt]
+    other = np.flatnonzero(kinds >= _KIND_DIGITAL)
+    for i, kind, t, raw in zip(other.tolist(), kinds[other].tolist(), rt[other].tolist(), events.value[other].tolist()):
+        tag = tags[t]
+        texts[i] = (
+            _digital_json(tag.sensor.digital_set, int(raw))
+            if kind == _KIND_DIGITAL
+            else orjson.dumps(string_value(tag, int(raw))).decode()
         )
+    states = events.system_state
     for i in np.flatnonzero(states).tolist():
-        out[i] = _system_json(int(states[i]))
-    return out.tolist()
+        texts[i] = _system_json(int(states[i]))
+    return texts
 
 
 def _number_texts(numbers: np.ndarray) -> list[str]:
