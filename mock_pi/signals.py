@@ -146,7 +146,7 @@ class ProfileTable:
         self.irregular = analog & ~self.dense & (u[:, 5] < 0.10)
         self.duplicates = analog & ~self.dense & (u[:, 6] < 0.05)
         self.errors = analog & (u[:, 7] < 0.03)
-        self._site_keys: dict[tuple[int, int], int] = {}
+        self._site_keys: dict[int, np.ndarray] = {}  # seed -> the site key of every tag
 
     def profile(self, i: int) -> TagProfile:
         return TagProfile(
@@ -164,13 +164,12 @@ class ProfileTable:
 
     def site_keys(self, seed: int, index: np.ndarray) -> np.ndarray:
         """Random-stream keys of the sites' interfaces (an outage hits every tag of a site)."""
-        out = np.empty(len(index), dtype=np.uint64)
-        for j, site in enumerate(self.site[index].tolist()):
-            k = self._site_keys.get((seed, site))
-            if k is None:
-                k = self._site_keys[(seed, site)] = key(seed, "site-interface", site)
-            out[j] = k
-        return out
+        by_tag = self._site_keys.get(seed)
+        if by_tag is None:  # one key per site, hashed once per seed, then spread over the tags
+            sites, tag_site = np.unique(self.site, return_inverse=True)
+            site_keys = np.array([key(seed, "site-interface", s) for s in sites.tolist()], dtype=np.uint64)
+            by_tag = self._site_keys[seed] = site_keys[tag_site]
+        return by_tag[index]
 
 
 def recorded(
