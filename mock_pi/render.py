@@ -203,11 +203,21 @@ def stream_values_json(
 
     Same output as :func:`timed_values` per stream, without building a dict or a string per row: every
     row is a few pieces taken from tables (dates, times of day, 32 flag tails per units string) or from
-    one orjson call (numbers), and each stream is one ``str.join`` over its slice of pieces.
+    one orjson call (numbers), and each stream is one ``str.join`` over its slice of pieces. A selection of
+    fields inside ``Value`` objects (``Items.Value.Name``) takes the reference path instead.
     """
     n = len(events)
     if n == 0:
         return [_EMPTY_ARRAY] * len(tags)
+    if selection is not None and selection.get("Value"):  # fields inside Value objects (digital states): rare
+        units = units if units is not None else [""] * len(tags)
+        bounds = offsets.tolist()
+        return [
+            orjson.Fragment(
+                orjson.dumps(select(timed_values(tag, events.take(slice(a, b)), selection, units=u), selection))
+            )
+            for tag, u, a, b in zip(tags, units, bounds, bounds[1:])
+        ]
     rt = np.repeat(np.arange(len(tags)), np.diff(offsets))
     names = tuple(f for f in (*VALUE_FIELDS, "Errors") if selection is None or f in selection)
     columns: list = []

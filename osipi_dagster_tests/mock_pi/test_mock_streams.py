@@ -13,6 +13,7 @@ from mock_pi import render, signals, webid
 from mock_pi.app import create_app
 from mock_pi.config import Expansion, MockConfig
 from mock_pi.state import MockPI
+from osipi_dagster.pi.transports import STREAMSET_FIELDS
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 NOW_S = NOW.timestamp()
@@ -351,6 +352,32 @@ def test_gzip_when_asked(client, universe):
     assert response.headers["content-encoding"] == "gzip" and response.json()["Items"]
     plain = client.get(f"/piwebapi/streams/{universe.tags[0].webid}/recorded", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
+
+
+@pytest.mark.parametrize("operation", ["recorded", "interpolated", "summary", "value", "end"])
+@pytest.mark.parametrize(
+    "selection",
+    [
+        STREAMSET_FIELDS,
+        "Items.WebId;Items.Items.Value",
+        "Items.Name;Items.Links.Source;Items.Value.Timestamp;Items.Items.Value.Value",
+        "Items.Items;Items.Value;Items.WebException",
+        "Items",
+        "Links",
+    ],
+)
+def test_stream_set_selection_is_the_generic_selection_of_the_whole_answer(client, universe, operation, selection):
+    """Stream sets apply ``selectedFields`` themselves (without walking what each operation rendered):
+    the answer must be the generic ``render.select`` of the answer without ``selectedFields``, for every
+    operation, with a missing point (a 404 item) among the streams."""
+    missing = webid.point_webid(universe.data_server_guid, 99999, "", "IDOnly")
+    params = [("webId", t.webid) for t in universe.tags[:12]] + [("webId", missing)]
+    params += [("startTime", "*-3h"), ("endTime", "*-1h"), ("interval", "30m"), ("summaryType", "Average")]
+    whole = client.get(f"/piwebapi/streamsets/{operation}", params=params).json()
+    served = client.get(f"/piwebapi/streamsets/{operation}", params=params + [("selectedFields", selection)])
+    assert served.status_code == 200
+    assert served.json() == render.select(whole, render.parse_selected_fields(selection))
+    assert any("WebException" in item for item in whole["Items"]) and len(whole["Items"]) == 13
 
 
 @pytest.mark.parametrize(
