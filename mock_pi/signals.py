@@ -269,32 +269,34 @@ class _Rows:
 def _values(r: _Rows) -> tuple[np.ndarray, np.ndarray]:
     """Values and system states of the generated samples, by kind of sensor."""
     n = len(r.ts)
+    t = r.table
     kind = r.col("kind")
     value = np.zeros(n)
     state = np.zeros(n, dtype=np.int16)
     days = (r.ts - r.col("created")) / DAY_S
-    decimals = r.col("decimals")
     analog, counter, digital, string = (kind == i for i in range(4))
     if analog.any():
         a = np.flatnonzero(analog)
+        at = r.tag_rows[a]  # each analog sample's row of the profile table: one gather per parameter
         ka, tsa, keys = r.k[a], r.ts[a], r.keys[a]
-        cycle = np.sin(2 * np.pi * (tsa % DAY_S) / DAY_S + r.col("phase")[a])
+        cycle = np.sin(2 * np.pi * (tsa % DAY_S) / DAY_S + t.phase[at])
         u1 = np.maximum(uniform_v(keys, ka, 2), 1e-12)
         gauss = np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * uniform_v(keys, ka, 3))
-        amp = r.col("amplitude")[a]
-        v = r.col("base")[a] + amp * cycle + r.col("drift")[a] * days[a] + r.col("noise")[a] * gauss
+        amp = t.amplitude[at]
+        v = t.base[at] + amp * cycle + t.drift[at] * days[a] + t.noise[at] * gauss
         spike = uniform_v(keys, ka, 4) < 0.001
         v[spike] += amp[spike] * 6 * np.sign(gauss[spike] + 1e-9)
-        value[a] = _round(v, decimals[a], r.col("int32")[a])
+        value[a] = _round(v, t.decimals[at], t.int32[at])
     if counter.any():
         c = np.flatnonzero(counter)
-        rate = r.col("amplitude")[c] * 0.5 + 1.0
-        value[c] = _round(r.col("span")[c] * 0.1 + rate * days[c] * 24.0, decimals[c], r.col("int32")[c])
+        ct = r.tag_rows[c]
+        rate = t.amplitude[ct] * 0.5 + 1.0
+        value[c] = _round(t.span[ct] * 0.1 + rate * days[c] * 24.0, t.decimals[ct], t.int32[ct])
     if digital.any():
         d = np.flatnonzero(digital)
         u = uniform_v(r.keys[d], r.k[d], 1)
         # Mostly the "normal" state (index 1), sometimes another one of the set.
-        value[d] = np.where(u < 0.85, 1, (u * 1000).astype(np.int64) % r.col("states")[d])
+        value[d] = np.where(u < 0.85, 1, (u * 1000).astype(np.int64) % t.states[r.tag_rows[d]])
     if string.any():
         value[string] = r.k[string]  # rendered as a batch id from the sample counter
     numeric = np.flatnonzero(analog | counter)
@@ -302,14 +304,20 @@ def _values(r: _Rows) -> tuple[np.ndarray, np.ndarray]:
         u_sys = uniform_v(r.keys[numeric], r.k[numeric], 22)
         bad = u_sys < 0.002
         state[numeric[bad]] = _RANDOM_SYSTEM_STATES[(u_sys[bad] * 1000 % 5).astype(np.int64)]
-        erring = numeric[r.col("errors")[numeric] & (state[numeric] == 0)]
+        erring = numeric[t.errors[r.tag_rows[numeric]] & (state[numeric] == 0)]
         if len(erring):
             state[erring[uniform_v(r.keys[erring], r.k[erring], 23) < 0.01]] = VALUE_ERROR
     return value, state
 
 
 def _round(value: np.ndarray, decimals: np.ndarray, int32: np.ndarray) -> np.ndarray:
-    return np.where(int32, np.round(value), np.where(decimals == 5, np.round(value, 5), np.round(value, 3)))
+    """Each value rounded like its point type: whole (Int32), 5 decimals (Float64) or 3 (Float32); each
+    rounding is computed only for the values it applies to (rounding is elementwise: the same result)."""
+    out = np.round(value, 3)
+    for rows, places in ((~int32 & (decimals == 5), 5), (int32, 0)):
+        if rows.any():
+            out[rows] = np.round(value[rows], places)
+    return out
 
 
 def _apply_outages(
