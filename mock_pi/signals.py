@@ -236,12 +236,15 @@ def recorded_many(
     if late_lag_seconds > 0:
         delay = uniform_v(table.keys[index][rt], ev.ts, 30) * late_lag_seconds
         keep &= ev.ts + delay <= now_s
-    ev, rt, rank = ev.take(keep), rt[keep], rank[keep]
-    if len(ev):
-        t0 = int(ev.ts.min())
+    rows = np.flatnonzero(keep)
+    rt = rt[rows]
+    if len(rows):
+        ts = ev.ts[rows]
+        t0 = int(ts.min())
         # Sort key: tag, then time (< 2**32 s from t0), then rank (< 2**8) among events sharing a timestamp.
-        order = np.argsort((rt << 40) + ((ev.ts - t0) << 8) + rank, kind="stable")
-        ev, rt = ev.take(order), rt[order]
+        order = np.argsort((rt << 40) + ((ts - t0) << 8) + rank[rows], kind="stable")
+        rows, rt = rows[order], rt[order]
+    ev = ev.take(rows)  # the kept events in order, in one gather
     offsets = np.zeros(m + 1, dtype=np.int64)
     np.cumsum(np.bincount(rt, minlength=m), out=offsets[1:])
     return ManyEvents(ev, offsets)
@@ -360,9 +363,11 @@ def _apply_outages(
     hit = uniform_v(sk, blocks, 0) < OUTAGE_PROBABILITY
     bt = bt[hit]
     n = len(bt)
-    keep = ~inside
+    if inside.any():
+        keep = ~inside
+        ev, rt, rank = ev.take(keep), rt[keep], rank[keep]
     if n == 0:
-        return ev.take(keep), rt[keep], rank[keep]
+        return ev, rt, rank
     marker = Events(
         _outage(sk[hit], blocks[hit])[0],
         np.zeros(n),
@@ -371,11 +376,7 @@ def _apply_outages(
         np.zeros(n, bool),
         np.zeros(n, bool),
     )
-    return (
-        _concat(ev.take(keep), marker),
-        np.concatenate([rt[keep], bt]),
-        np.concatenate([rank[keep], np.ones(n, np.int64)]),
-    )
+    return _concat(ev, marker), np.concatenate([rt, bt]), np.concatenate([rank, np.ones(n, np.int64)])
 
 
 def _outage(site_keys: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -432,7 +433,8 @@ def _add_duplicates(table: ProfileTable, index: np.ndarray, ev: Events, rt: np.n
 def _add_pt_created(created: np.ndarray, ev: Events, rt: np.ndarray, rank: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     """PI records ``Pt Created`` when a point is created: our tags' first event (nothing else at or before it)."""
     keep = ev.ts > created[rt]
-    ev, rt, rank = ev.take(keep), rt[keep], rank[keep]
+    if not keep.all():
+        ev, rt, rank = ev.take(keep), rt[keep], rank[keep]
     starting = np.flatnonzero((lo == created) & (hi >= lo))
     n = len(starting)
     if n == 0:
