@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,9 +24,10 @@ from mock_pi.webid import WebIdError, decode
 STATIC_TIMESTAMP_S = 0  # static attribute values are stamped 1970-01-01T00:00:00Z
 
 
-@dataclass(frozen=True)
-class Stream:
-    """Something with values: a PI point, or an AF attribute (of an element or an event frame)."""
+class Stream(NamedTuple):
+    """Something with values: a PI point, or an AF attribute (of an element or an event frame).
+
+    A named tuple, not a frozen dataclass: a stream set makes one per WebId, and a tuple is made 4× faster."""
 
     web_id: str  # as requested
     name: str
