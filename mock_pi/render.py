@@ -47,12 +47,12 @@ def select(obj: Any, selection: Selection) -> Any:
     return obj  # a leaf, or an orjson.Fragment its producer already rendered with the selection
 
 
-def point(tag: Tag, base_url: str, data_server_webid: str, web_id: str | None = None) -> dict:
-    """A PI point object (docs/pi-web-api.md#points-and-the-data-server)."""
+def point(tag: Tag, base_url: str, data_server_webid: str, web_id: str | None = None, fields: Selection = None) -> dict:
+    """A PI point object (docs/pi-web-api.md#points-and-the-data-server); ``fields`` (a selection of its
+    fields, None = all) leaves out the ``Links`` nobody asked for (a listing of WebIds builds none)."""
     s = tag.sensor
     wid = web_id or tag.webid
-    stream = f"{base_url}streams/{wid}"
-    return {
+    out = {
         "WebId": wid,
         "Id": tag.point_id,
         "Name": tag.name,
@@ -67,18 +67,22 @@ def point(tag: Tag, base_url: str, data_server_webid: str, web_id: str | None = 
         "Step": s.kind in ("digital", "string"),
         "Future": False,
         "DisplayDigits": -5,
-        "Links": {
-            "Self": f"{base_url}points/{wid}",
-            "DataServer": f"{base_url}dataservers/{data_server_webid}",
-            "Attributes": f"{base_url}points/{wid}/attributes",
-            "InterpolatedData": f"{stream}/interpolated",
-            "RecordedData": f"{stream}/recorded",
-            "PlotData": f"{stream}/plot",
-            "SummaryData": f"{stream}/summary",
-            "Value": f"{stream}/value",
-            "EndValue": f"{stream}/end",
-        },
     }
+    if fields is not None and "Links" not in fields:
+        return out
+    stream = f"{base_url}streams/{wid}"
+    out["Links"] = {
+        "Self": f"{base_url}points/{wid}",
+        "DataServer": f"{base_url}dataservers/{data_server_webid}",
+        "Attributes": f"{base_url}points/{wid}/attributes",
+        "InterpolatedData": f"{stream}/interpolated",
+        "RecordedData": f"{stream}/recorded",
+        "PlotData": f"{stream}/plot",
+        "SummaryData": f"{stream}/summary",
+        "Value": f"{stream}/value",
+        "EndValue": f"{stream}/end",
+    }
+    return out
 
 
 def iso(ts: np.ndarray) -> list[str]:

@@ -72,6 +72,19 @@ def test_points_paging_and_name_filter(client, universe):
     assert point["Links"]["RecordedData"].endswith(f"/streams/{point['WebId']}/recorded")
 
 
+@pytest.mark.parametrize("selection", ["Items.WebId", "Items.WebId;Items.Name", "Items.Links.Self", "Items", "Links"])
+def test_point_listing_selection_is_the_generic_selection_of_the_whole_listing(client, universe, selection):
+    """The point listing builds only the selected fields (no ``Links`` for a listing of WebIds): the answer is
+    the generic ``render.select`` of the whole listing, for every kind of WebId."""
+    ds = universe.data_server_webid
+    for kind in ("Full", "IDOnly", "PathOnly"):
+        params = {"startIndex": 3, "maxCount": 40, "webIdType": kind}
+        whole = client.get(f"/piwebapi/dataservers/{ds}/points", params=params).json()
+        served = client.get(f"/piwebapi/dataservers/{ds}/points", params={**params, "selectedFields": selection})
+        assert served.json() == render.select(whole, render.parse_selected_fields(selection))
+        assert len(whole["Items"]) == 40 and "Links" in whole["Items"][0]
+
+
 def test_points_by_path_and_multiple_with_207(client, universe):
     tag = universe.tags[3]
     assert client.get("/piwebapi/points", params={"path": tag.path}).json()["WebId"] == tag.webid
