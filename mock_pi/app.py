@@ -15,7 +15,6 @@ import re
 import threading
 import time
 from collections import defaultdict
-from urllib.parse import parse_qsl
 
 import orjson
 from starlette.datastructures import State
@@ -25,7 +24,7 @@ from mock_pi import batch
 from mock_pi import faults as fault_tools
 from mock_pi.auth import MockAuth
 from mock_pi.config import MockConfig
-from mock_pi.http import JSON_TYPE, Ctx, PIError, Reply, error_reply
+from mock_pi.http import JSON_TYPE, Ctx, PIError, Reply, error_reply, parse_query
 from mock_pi.render import iso1
 from mock_pi.router import Router
 from mock_pi.routes import af as af_routes
@@ -213,7 +212,7 @@ async def _read_body(receive, limit: int, declared: int) -> tuple[bytes, bool]:
 
 
 def _query(scope) -> list[tuple[str, str]]:
-    return parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return parse_query(scope.get("query_string", b"").decode("latin-1"))
 
 
 def _base(scope, headers: dict[str, str]) -> str:

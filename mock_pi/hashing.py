@@ -24,14 +24,19 @@ def key(*parts: object) -> int:
     return int.from_bytes(digest, "little")
 
 
+_SHIFT_30, _SHIFT_27, _SHIFT_31, _SHIFT_11 = (np.uint64(n) for n in (30, 27, 31, 11))
+_TO_UNIT = 1.0 / (1 << 53)
+
+
 def _splitmix(x: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser, in place on a fresh uint64 array (no temporaries but the shifts)."""
+    """The splitmix64 finaliser, in place on a fresh uint64 array (one scratch array for the shifts)."""
+    shifted = np.empty_like(x)
     x += _GOLDEN
-    x ^= x >> np.uint64(30)
+    x ^= np.right_shift(x, _SHIFT_30, out=shifted)
     x *= _M1
-    x ^= x >> np.uint64(27)
+    x ^= np.right_shift(x, _SHIFT_27, out=shifted)
     x *= _M2
-    x ^= x >> np.uint64(31)
+    x ^= np.right_shift(x, _SHIFT_31, out=shifted)
     return x
 
 
@@ -39,15 +44,21 @@ def uniform_v(keys: np.ndarray | np.uint64, counters: np.ndarray, salt: int) -> 
     """Uniform floats in [0, 1) for (key, counter) pairs (broadcast), one stream per salt.
 
     uint64 arithmetic wraps modulo 2**64, exactly like the masked Python-int formula of :func:`uniform`.
+    The server draws millions of these per second: every step works in place where it can (int64 counters
+    are reinterpreted, not copied; the top 53 bits become floats in the final multiplication).
     """
+    counters = np.asarray(counters)
+    counters = counters.view(np.uint64) if counters.dtype == np.int64 else counters.astype(np.uint64, copy=False)
     with np.errstate(over="ignore"):
-        base = np.asarray(keys, dtype=np.uint64) * _KEY_MUL
-        base += np.uint64((salt * _SALT_MUL) & _MASK)
-        bits = _splitmix(np.bitwise_xor(np.asarray(counters).astype(np.uint64, copy=False), base))
-    bits >>= np.uint64(11)
-    out = bits.astype(np.float64)
-    out *= 1.0 / (1 << 53)
-    return out
+        bits = np.asarray(keys, dtype=np.uint64) * _KEY_MUL
+        bits += np.uint64((salt * _SALT_MUL) & _MASK)
+        if type(bits) is np.ndarray and bits.shape == counters.shape:
+            bits ^= counters
+        else:  # broadcasting (a key per row against counters per column) or a scalar key
+            bits = np.bitwise_xor(bits, counters)
+        bits = _splitmix(bits)
+    bits >>= _SHIFT_11
+    return np.multiply(bits, _TO_UNIT)
 
 
 def uniform(stream_key: int, counters: np.ndarray, salt: int) -> np.ndarray:

@@ -47,12 +47,12 @@ def select(obj: Any, selection: Selection) -> Any:
     return obj  # a leaf, or an orjson.Fragment its producer already rendered with the selection
 
 
-def point(tag: Tag, base_url: str, data_server_webid: str, web_id: str | None = None) -> dict:
-    """A PI point object (docs/pi-web-api.md#points-and-the-data-server)."""
+def point(tag: Tag, base_url: str, data_server_webid: str, web_id: str | None = None, fields: Selection = None) -> dict:
+    """A PI point object (docs/pi-web-api.md#points-and-the-data-server); ``fields`` (a selection of its
+    fields, None = all) leaves out the ``Links`` nobody asked for (a listing of WebIds builds none)."""
     s = tag.sensor
     wid = web_id or tag.webid
-    stream = f"{base_url}streams/{wid}"
-    return {
+    out = {
         "WebId": wid,
         "Id": tag.point_id,
         "Name": tag.name,
@@ -67,18 +67,22 @@ def point(tag: Tag, base_url: str, data_server_webid: str, web_id: str | None = 
         "Step": s.kind in ("digital", "string"),
         "Future": False,
         "DisplayDigits": -5,
-        "Links": {
-            "Self": f"{base_url}points/{wid}",
-            "DataServer": f"{base_url}dataservers/{data_server_webid}",
-            "Attributes": f"{base_url}points/{wid}/attributes",
-            "InterpolatedData": f"{stream}/interpolated",
-            "RecordedData": f"{stream}/recorded",
-            "PlotData": f"{stream}/plot",
-            "SummaryData": f"{stream}/summary",
-            "Value": f"{stream}/value",
-            "EndValue": f"{stream}/end",
-        },
     }
+    if fields is not None and "Links" not in fields:
+        return out
+    stream = f"{base_url}streams/{wid}"
+    out["Links"] = {
+        "Self": f"{base_url}points/{wid}",
+        "DataServer": f"{base_url}dataservers/{data_server_webid}",
+        "Attributes": f"{base_url}points/{wid}/attributes",
+        "InterpolatedData": f"{stream}/interpolated",
+        "RecordedData": f"{stream}/recorded",
+        "PlotData": f"{stream}/plot",
+        "SummaryData": f"{stream}/summary",
+        "Value": f"{stream}/value",
+        "EndValue": f"{stream}/end",
+    }
+    return out
 
 
 def iso(ts: np.ndarray) -> list[str]:
@@ -116,8 +120,11 @@ def _day_strings(first: int, span: int) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _time_of_day() -> np.ndarray:
+    """``THH:MM:SSZ`` of every second of a day (built from an hour's ``MM:SSZ``: one join per entry, so every
+    worker process pays milliseconds for it, not a tenth of a second)."""
+    minutes_seconds = [f"{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)]
     return np.array(
-        [f"T{h:02d}:{m:02d}:{s:02d}Z" for h in range(24) for m in range(60) for s in range(60)], dtype=object
+        [hour + rest for hour in (f"T{h:02d}:" for h in range(24)) for rest in minutes_seconds], dtype=object
     )
 
 
@@ -200,11 +207,21 @@ def stream_values_json(
 
     Same output as :func:`timed_values` per stream, without building a dict or a string per row: every
     row is a few pieces taken from tables (dates, times of day, 32 flag tails per units string) or from
-    one orjson call (numbers), and each stream is one ``str.join`` over its slice of pieces.
+    one orjson call (numbers), and each stream is one ``str.join`` over its slice of pieces. A selection of
+    fields inside ``Value`` objects (``Items.Value.Name``) takes the reference path instead.
     """
     n = len(events)
     if n == 0:
         return [_EMPTY_ARRAY] * len(tags)
+    if selection is not None and selection.get("Value"):  # fields inside Value objects (digital states): rare
+        units = units if units is not None else [""] * len(tags)
+        bounds = offsets.tolist()
+        return [
+            orjson.Fragment(
+                orjson.dumps(select(timed_values(tag, events.take(slice(a, b)), selection, units=u), selection))
+            )
+            for tag, u, a, b in zip(tags, units, bounds, bounds[1:])
+        ]
     rt = np.repeat(np.arange(len(tags)), np.diff(offsets))
     names = tuple(f for f in (*VALUE_FIELDS, "Errors") if selection is None or f in selection)
     columns: list = []
@@ -214,57 +231,79 @@ def stream_values_json(
     else:
         opening = '{"Value":' if "Value" in names else "{"
     if "Value" in names:
-        columns.append(_value_texts(tags, rt, events))
+        columns.append(_value_texts(tags, offsets, rt, events))
     table, tail_index = _tail_table(tags, rt, events, names, units, bool(columns))
+    # Row r owns pieces[1 + k*r : 1 + k*(r+1)], its tail (which opens the next row) last. The slot before a
+    # stream's first row (slot 0, or the tail of a stream already joined) takes the stream's opening bracket.
     k = len(columns) + 1
-    pieces: list = [None] * (k * n)
+    pieces: list = [None] * (k * n + 1)
     for j, column in enumerate(columns):
-        pieces[j::k] = column
-    pieces[k - 1 :: k] = np.array([t + "}," + opening for t in table], dtype=object)[tail_index].tolist()
+        pieces[1 + j :: k] = column
+    pieces[k::k] = np.array([t + "}," + opening for t in table], dtype=object)[tail_index].tolist()
     bounds = offsets.tolist()
+    first_piece = "[" + opening
     out = []
     for a, b in zip(bounds, bounds[1:]):
         if b == a:
             out.append(_EMPTY_ARRAY)
             continue
-        pieces[k * b - 1] = table[tail_index[b - 1]] + "}]"
-        out.append(orjson.Fragment("[" + opening + "".join(pieces[k * a : k * b])))
+        pieces[k * a] = first_piece
+        pieces[k * b] = table[tail_index[b - 1]] + "}]"
+        out.append(orjson.Fragment("".join(pieces[k * a : k * b + 1])))
     return out
 
 
 def _stamp_texts(ts: np.ndarray, suffix: str) -> list[str]:
-    """``2026-11-20T00:00:00Z`` + ``suffix`` for every timestamp: taken from a table of the seconds the
-    events span when that table is smaller than the events (a stream set's hour), else built row by row."""
-    first = int(ts.min())
-    span = int(ts.max()) - first + 1
-    if span > 4 * len(ts):
+    """``2026-11-20T00:00:00Z`` + ``suffix`` for every timestamp: taken from a table of every second of the
+    whole hours the events span when that table is smaller than the events (a stream set's hour), else built
+    row by row."""
+    first = int(ts.min()) // HOUR_S * HOUR_S
+    hours = (int(ts.max()) - first) // HOUR_S + 1
+    if hours * HOUR_S > 4 * len(ts):
         return [stamp + suffix for stamp in iso(ts)]
-    days, times = _iso_parts(np.arange(first, first + span))
-    table = np.array([d + t + suffix for d, t in zip(days, times)], dtype=object)
+    table = (_cached_stamp_table if hours <= _CACHED_STAMP_HOURS else _stamp_table)(first, hours, suffix)
     return table[ts - first].tolist()
 
 
-def _value_texts(tags: list[Tag], rt: np.ndarray, events: Events) -> list[str]:
-    """The JSON text of every ``Value``: numbers, digital-state objects, strings, system states."""
-    kinds = np.array([_kind_code(t) for t in tags], dtype=np.int8)[rt]
+HOUR_S = 3600
+_CACHED_STAMP_HOURS = 4  # hourly partitions ask for the same few hours request after request
+
+
+def _stamp_table(first: int, hours: int, suffix: str) -> np.ndarray:
+    days, times = _iso_parts(np.arange(first, first + hours * HOUR_S))
+    return np.array([d + t + suffix for d, t in zip(days, times)], dtype=object)
+
+
+_cached_stamp_table = lru_cache(maxsize=8)(_stamp_table)  # at most 8 × 4 h × ~90 B = 10 MB
+
+
+def _value_texts(tags: list[Tag], offsets: np.ndarray, rt: np.ndarray, events: Events) -> list[str]:
+    """The JSON text of every ``Value``: numbers, digital-state objects, strings, system states.
+
+    Every row is first written as a float; the rows of other kinds are then overwritten in place (a tag's
+    rows are contiguous: one slice per Int32 tag)."""
+    tag_kinds = np.array([_kind_code(t) for t in tags], dtype=np.int8)
     texts = _number_texts(events.value)
-    states = events.system_state
-    if not (kinds != _KIND_FLOAT).any() and not states.any():
-        return texts
-    out = np.array(texts, dtype=object)
-    ints = np.flatnonzero(kinds == _KIND_INT)
-    if len(ints):
-        out[ints] = _number_texts(events.value[ints].astype(np.int64))
-    for i in np.flatnonzero(kinds >= _KIND_DIGITAL).tolist():
-        tag, raw = tags[rt[i]], int(events.value[i])
-        out[i] = (
-            _digital_json(tag.sensor.digital_set, raw)
-            if kinds[i] == _KIND_DIGITAL
-            else orjson.dumps(string_value(tag, raw)).decode()
+    int_tags = np.flatnonzero(tag_kinds == _KIND_INT)
+    if len(int_tags):
+        int_texts = _number_texts(events.value[(tag_kinds == _KIND_INT)[rt]].astype(np.int64))
+        done = 0
+        for a, b in zip(offsets[int_tags].tolist(), offsets[int_tags + 1].tolist()):
+            texts[a:b] = int_texts[done : done + b - a]
+            done += b - a
+    kinds = tag_kinds[rt]
+    other = np.flatnonzero(kinds >= _KIND_DIGITAL)
+    for i, kind, t, raw in zip(other.tolist(), kinds[other].tolist(), rt[other].tolist(), events.value[other].tolist()):
+        tag = tags[t]
+        texts[i] = (
+            _digital_json(tag.sensor.digital_set, int(raw))
+            if kind == _KIND_DIGITAL
+            else orjson.dumps(string_value(tag, int(raw))).decode()
         )
+    states = events.system_state
     for i in np.flatnonzero(states).tolist():
-        out[i] = _system_json(int(states[i]))
-    return out.tolist()
+        texts[i] = _system_json(int(states[i]))
+    return texts
 
 
 def _number_texts(numbers: np.ndarray) -> list[str]:

@@ -146,7 +146,7 @@ class ProfileTable:
         self.irregular = analog & ~self.dense & (u[:, 5] < 0.10)
         self.duplicates = analog & ~self.dense & (u[:, 6] < 0.05)
         self.errors = analog & (u[:, 7] < 0.03)
-        self._site_keys: dict[tuple[int, int], int] = {}
+        self._site_keys: dict[int, np.ndarray] = {}  # seed -> the site key of every tag
 
     def profile(self, i: int) -> TagProfile:
         return TagProfile(
@@ -164,13 +164,12 @@ class ProfileTable:
 
     def site_keys(self, seed: int, index: np.ndarray) -> np.ndarray:
         """Random-stream keys of the sites' interfaces (an outage hits every tag of a site)."""
-        out = np.empty(len(index), dtype=np.uint64)
-        for j, site in enumerate(self.site[index].tolist()):
-            k = self._site_keys.get((seed, site))
-            if k is None:
-                k = self._site_keys[(seed, site)] = key(seed, "site-interface", site)
-            out[j] = k
-        return out
+        by_tag = self._site_keys.get(seed)
+        if by_tag is None:  # one key per site, hashed once per seed, then spread over the tags
+            sites, tag_site = np.unique(self.site, return_inverse=True)
+            site_keys = np.array([key(seed, "site-interface", s) for s in sites.tolist()], dtype=np.uint64)
+            by_tag = self._site_keys[seed] = site_keys[tag_site]
+        return by_tag[index]
 
 
 def recorded(
@@ -237,12 +236,15 @@ def recorded_many(
     if late_lag_seconds > 0:
         delay = uniform_v(table.keys[index][rt], ev.ts, 30) * late_lag_seconds
         keep &= ev.ts + delay <= now_s
-    ev, rt, rank = ev.take(keep), rt[keep], rank[keep]
-    if len(ev):
-        t0 = int(ev.ts.min())
+    rows = np.flatnonzero(keep)
+    rt = rt[rows]
+    if len(rows):
+        ts = ev.ts[rows]
+        t0 = int(ts.min())
         # Sort key: tag, then time (< 2**32 s from t0), then rank (< 2**8) among events sharing a timestamp.
-        order = np.argsort((rt << 40) + ((ev.ts - t0) << 8) + rank, kind="stable")
-        ev, rt = ev.take(order), rt[order]
+        order = np.argsort((rt << 40) + ((ts - t0) << 8) + rank[rows], kind="stable")
+        rows, rt = rows[order], rt[order]
+    ev = ev.take(rows)  # the kept events in order, in one gather
     offsets = np.zeros(m + 1, dtype=np.int64)
     np.cumsum(np.bincount(rt, minlength=m), out=offsets[1:])
     return ManyEvents(ev, offsets)
@@ -270,32 +272,34 @@ class _Rows:
 def _values(r: _Rows) -> tuple[np.ndarray, np.ndarray]:
     """Values and system states of the generated samples, by kind of sensor."""
     n = len(r.ts)
+    t = r.table
     kind = r.col("kind")
     value = np.zeros(n)
     state = np.zeros(n, dtype=np.int16)
     days = (r.ts - r.col("created")) / DAY_S
-    decimals = r.col("decimals")
     analog, counter, digital, string = (kind == i for i in range(4))
     if analog.any():
         a = np.flatnonzero(analog)
+        at = r.tag_rows[a]  # each analog sample's row of the profile table: one gather per parameter
         ka, tsa, keys = r.k[a], r.ts[a], r.keys[a]
-        cycle = np.sin(2 * np.pi * (tsa % DAY_S) / DAY_S + r.col("phase")[a])
+        cycle = np.sin(2 * np.pi * (tsa % DAY_S) / DAY_S + t.phase[at])
         u1 = np.maximum(uniform_v(keys, ka, 2), 1e-12)
         gauss = np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * uniform_v(keys, ka, 3))
-        amp = r.col("amplitude")[a]
-        v = r.col("base")[a] + amp * cycle + r.col("drift")[a] * days[a] + r.col("noise")[a] * gauss
+        amp = t.amplitude[at]
+        v = t.base[at] + amp * cycle + t.drift[at] * days[a] + t.noise[at] * gauss
         spike = uniform_v(keys, ka, 4) < 0.001
         v[spike] += amp[spike] * 6 * np.sign(gauss[spike] + 1e-9)
-        value[a] = _round(v, decimals[a], r.col("int32")[a])
+        value[a] = _round(v, t.decimals[at], t.int32[at])
     if counter.any():
         c = np.flatnonzero(counter)
-        rate = r.col("amplitude")[c] * 0.5 + 1.0
-        value[c] = _round(r.col("span")[c] * 0.1 + rate * days[c] * 24.0, decimals[c], r.col("int32")[c])
+        ct = r.tag_rows[c]
+        rate = t.amplitude[ct] * 0.5 + 1.0
+        value[c] = _round(t.span[ct] * 0.1 + rate * days[c] * 24.0, t.decimals[ct], t.int32[ct])
     if digital.any():
         d = np.flatnonzero(digital)
         u = uniform_v(r.keys[d], r.k[d], 1)
         # Mostly the "normal" state (index 1), sometimes another one of the set.
-        value[d] = np.where(u < 0.85, 1, (u * 1000).astype(np.int64) % r.col("states")[d])
+        value[d] = np.where(u < 0.85, 1, (u * 1000).astype(np.int64) % t.states[r.tag_rows[d]])
     if string.any():
         value[string] = r.k[string]  # rendered as a batch id from the sample counter
     numeric = np.flatnonzero(analog | counter)
@@ -303,14 +307,20 @@ def _values(r: _Rows) -> tuple[np.ndarray, np.ndarray]:
         u_sys = uniform_v(r.keys[numeric], r.k[numeric], 22)
         bad = u_sys < 0.002
         state[numeric[bad]] = _RANDOM_SYSTEM_STATES[(u_sys[bad] * 1000 % 5).astype(np.int64)]
-        erring = numeric[r.col("errors")[numeric] & (state[numeric] == 0)]
+        erring = numeric[t.errors[r.tag_rows[numeric]] & (state[numeric] == 0)]
         if len(erring):
             state[erring[uniform_v(r.keys[erring], r.k[erring], 23) < 0.01]] = VALUE_ERROR
     return value, state
 
 
 def _round(value: np.ndarray, decimals: np.ndarray, int32: np.ndarray) -> np.ndarray:
-    return np.where(int32, np.round(value), np.where(decimals == 5, np.round(value, 5), np.round(value, 3)))
+    """Each value rounded like its point type: whole (Int32), 5 decimals (Float64) or 3 (Float32); each
+    rounding is computed only for the values it applies to (rounding is elementwise: the same result)."""
+    out = np.round(value, 3)
+    for rows, places in ((~int32 & (decimals == 5), 5), (int32, 0)):
+        if rows.any():
+            out[rows] = np.round(value[rows], places)
+    return out
 
 
 def _apply_outages(
@@ -353,9 +363,11 @@ def _apply_outages(
     hit = uniform_v(sk, blocks, 0) < OUTAGE_PROBABILITY
     bt = bt[hit]
     n = len(bt)
-    keep = ~inside
+    if inside.any():
+        keep = ~inside
+        ev, rt, rank = ev.take(keep), rt[keep], rank[keep]
     if n == 0:
-        return ev.take(keep), rt[keep], rank[keep]
+        return ev, rt, rank
     marker = Events(
         _outage(sk[hit], blocks[hit])[0],
         np.zeros(n),
@@ -364,11 +376,7 @@ def _apply_outages(
         np.zeros(n, bool),
         np.zeros(n, bool),
     )
-    return (
-        _concat(ev.take(keep), marker),
-        np.concatenate([rt[keep], bt]),
-        np.concatenate([rank[keep], np.ones(n, np.int64)]),
-    )
+    return _concat(ev, marker), np.concatenate([rt, bt]), np.concatenate([rank, np.ones(n, np.int64)])
 
 
 def _outage(site_keys: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -425,7 +433,8 @@ def _add_duplicates(table: ProfileTable, index: np.ndarray, ev: Events, rt: np.n
 def _add_pt_created(created: np.ndarray, ev: Events, rt: np.ndarray, rank: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     """PI records ``Pt Created`` when a point is created: our tags' first event (nothing else at or before it)."""
     keep = ev.ts > created[rt]
-    ev, rt, rank = ev.take(keep), rt[keep], rank[keep]
+    if not keep.all():
+        ev, rt, rank = ev.take(keep), rt[keep], rank[keep]
     starting = np.flatnonzero((lo == created) & (hi >= lo))
     n = len(starting)
     if n == 0:

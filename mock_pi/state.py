@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,9 +24,10 @@ from mock_pi.webid import WebIdError, decode
 STATIC_TIMESTAMP_S = 0  # static attribute values are stamped 1970-01-01T00:00:00Z
 
 
-@dataclass(frozen=True)
-class Stream:
-    """Something with values: a PI point, or an AF attribute (of an element or an event frame)."""
+class Stream(NamedTuple):
+    """Something with values: a PI point, or an AF attribute (of an element or an event frame).
+
+    A named tuple, not a frozen dataclass: a stream set makes one per WebId, and a tuple is made 4× faster."""
 
     web_id: str  # as requested
     name: str
@@ -126,14 +128,12 @@ class MockPI:
         point = self._point_streams.get(web_id)
         if point is not None and point.tag.created_s <= self.now_s():
             return point
-        if web_id in self._tags_by_any_webid:
+        if web_id[2:4] == "DP":  # a point (or an invalid WebID): tag() decodes it once and answers its errors
             return self._point_stream(web_id, self.tag(web_id))
         try:
             decoded = decode(web_id)
         except WebIdError as exc:
             raise PIError(400, str(exc)) from exc
-        if decoded.marker == "DP":
-            return self._point_stream(web_id, self.tag(web_id))
         if decoded.marker == "Ab":
             stream = self._attribute_stream(web_id, decoded)
             if stream is not None:

@@ -221,6 +221,7 @@ class Universe:
         self.config = config
         self.namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"osipi-mock/{config.seed}")
         self.data_server_guid = uuid.uuid5(self.namespace, f"dataserver/{config.data_server}")
+        self._data_server_ids = webid.encode_guid(self.data_server_guid)
         self.asset_server_guid = uuid.uuid5(self.namespace, f"assetserver/{config.asset_server}")
         self.database_guid = uuid.uuid5(self.namespace, f"database/{config.asset_database}")
         self.data_server_path = f"\\\\{config.data_server}"
@@ -253,6 +254,9 @@ class Universe:
         tag = self.tags_by_webid.get(web_id)
         if tag is not None:
             return tag
+        point_id = webid.idonly_point_id(web_id, self._data_server_ids)
+        if point_id is not None:  # the client's stream sets: IDOnly WebIDs, read without a full decode
+            return self.tags_by_id.get(point_id)
         decoded = webid.decode(web_id)
         if decoded.marker != "DP":
             return None

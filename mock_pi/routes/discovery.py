@@ -96,8 +96,9 @@ def register(router: Router, mock: MockPI) -> None:
         check_data_server(ctx.route["webId"])
         return data_server(ctx)
 
-    def point(ctx: Ctx, tag: Tag) -> dict:
-        return render.point(tag, ctx.base, data_server_id(ctx), mock.universe.point_webid(tag, ctx.webid_type))
+    def point(ctx: Ctx, tag: Tag, server_id: str | None = None, fields: render.Selection = None) -> dict:
+        server_id = server_id or data_server_id(ctx)
+        return render.point(tag, ctx.base, server_id, mock.universe.point_webid(tag, ctx.webid_type), fields)
 
     by_name: dict[tuple[int, int], list[Tag]] = {}
 
@@ -116,7 +117,12 @@ def register(router: Router, mock: MockPI) -> None:
     def points(ctx: Ctx):
         check_data_server(ctx.route["webId"])
         tags = visible_by_name()
-        return collection([point(ctx, t) for t in page(mock, ctx, filtered(tags, ctx.one("nameFilter")))])
+        server_id = data_server_id(ctx)  # the same for every point: encoded once per page, not per point
+        fields = (
+            render.child(ctx.selection, "Items") if ctx.selection is not None and "Items" in ctx.selection else None
+        )
+        listed = page(mock, ctx, filtered(tags, ctx.one("nameFilter")))
+        return collection([point(ctx, t, server_id, fields) for t in listed])
 
     def tag_by_path(path: str) -> Tag:
         server, _, name = path.lstrip("\\").partition("\\")

@@ -279,17 +279,18 @@ def register(router: Router, mock: MockPI) -> None:
             else:
                 results = ITEMS_OPERATIONS[operation](mock, ctx, good, render.child(stream_sel, "Items"))
             results_iter = iter(results)
+            rendered = "Value" if operation in ("value", "end") else "Items"
             items = []
             for s in resolved:
                 if not isinstance(s, Stream):
                     items.append(s)
                     continue
                 item = {"WebId": s.web_id, "Name": s.name, "Path": s.path, "Links": {"Source": f"{ctx.base}{s.source}"}}
-                item["Value" if operation in ("value", "end") else "Items"] = next(results_iter)
+                item[rendered] = next(results_iter)
                 if operation not in ("summary", "value", "end"):
                     item["UnitsAbbreviation"] = s.units
                 items.append(item)
-            return collection(items)
+            return Reply(_select_stream_set(collection(items), ctx.selection, rendered), selected=True)
 
         return handler
 
@@ -353,6 +354,31 @@ def register(router: Router, mock: MockPI) -> None:
             return render.select(render.timed_value(at, render.system_state(248), False, stream.units), ctx.selection)
         row = rows[-1] if mode in ("Auto", "AtOrBefore", "Before", "Exact") else rows[0]
         return render.select(render.timed_values(stream.tag, events.take([row]), units=stream.units)[0], ctx.selection)
+
+
+def _select_stream_set(body: dict, selection, rendered: str) -> dict:
+    """``render.select(body, selection)`` for a stream-set collection, without walking each stream's
+    ``rendered`` field: the operation built it with its own part of the selection already."""
+    if selection is None:
+        return body
+    below = selection.get("Items")
+    out = {}
+    for key, value in body.items():
+        if key not in selection:
+            continue
+        if key == "Items" and below:
+            value = [
+                {
+                    k: v if k == rendered or not below[k] else render.select(v, below[k])
+                    for k, v in item.items()
+                    if k in below
+                }
+                for item in value
+            ]
+        elif selection[key]:
+            value = render.select(value, selection[key])
+        out[key] = value
+    return out
 
 
 def parent_streams(mock: MockPI, ctx: Ctx, web_id: str) -> list[Stream]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import orjson
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from mock_pi.app import create_app
 from mock_pi.config import MockConfig
+from mock_pi.http import parse_query
 from mock_pi.process import running_mock
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -22,6 +24,29 @@ CSRF = {"X-Requested-With": "test"}
 
 def make(**kw):
     return TestClient(create_app(MockConfig(tags=200, now=NOW, **kw)))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "a",
+        "a=",
+        "=",
+        "=x",
+        "&&a=1&&",
+        "a=1&A=2&a=3",
+        "a=b=c",
+        "%41=%42&b=%zz&c=%",
+        "a+b=c+d&e=%2B",
+        "x=ä;y=1",
+        "webId=I1DPabc-_&startTime=2026-11-20T10%3A00%3A00Z",
+        urlencode([("webId", "I1DP-_x"), ("selectedFields", "Items.WebId;Items.Items.Value"), ("n", "a b&c")]),
+    ],
+)
+def test_query_parser_agrees_with_parse_qsl(query):
+    """The mock's query parser (plain fields split without decoding) gives what ``parse_qsl`` gives."""
+    assert parse_query(query) == parse_qsl(query, keep_blank_values=True)
 
 
 def test_errors_are_pi_shaped_never_fastapi_detail():

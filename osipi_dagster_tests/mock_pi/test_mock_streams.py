@@ -13,6 +13,7 @@ from mock_pi import render, signals, webid
 from mock_pi.app import create_app
 from mock_pi.config import Expansion, MockConfig
 from mock_pi.state import MockPI
+from osipi_dagster.pi.transports import STREAMSET_FIELDS
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 NOW_S = NOW.timestamp()
@@ -71,6 +72,19 @@ def test_points_paging_and_name_filter(client, universe):
     assert point["Links"]["RecordedData"].endswith(f"/streams/{point['WebId']}/recorded")
 
 
+@pytest.mark.parametrize("selection", ["Items.WebId", "Items.WebId;Items.Name", "Items.Links.Self", "Items", "Links"])
+def test_point_listing_selection_is_the_generic_selection_of_the_whole_listing(client, universe, selection):
+    """The point listing builds only the selected fields (no ``Links`` for a listing of WebIds): the answer is
+    the generic ``render.select`` of the whole listing, for every kind of WebId."""
+    ds = universe.data_server_webid
+    for kind in ("Full", "IDOnly", "PathOnly"):
+        params = {"startIndex": 3, "maxCount": 40, "webIdType": kind}
+        whole = client.get(f"/piwebapi/dataservers/{ds}/points", params=params).json()
+        served = client.get(f"/piwebapi/dataservers/{ds}/points", params={**params, "selectedFields": selection})
+        assert served.json() == render.select(whole, render.parse_selected_fields(selection))
+        assert len(whole["Items"]) == 40 and "Links" in whole["Items"][0]
+
+
 def test_points_by_path_and_multiple_with_207(client, universe):
     tag = universe.tags[3]
     assert client.get("/piwebapi/points", params={"path": tag.path}).json()["WebId"] == tag.webid
@@ -96,6 +110,36 @@ def test_webid_kinds_are_accepted_and_webidtype_is_honoured(client, universe):
     assert bad.status_code == 400 and bad.json()["Errors"][0].startswith("Unknown or invalid WebID format")
     missing = webid.point_webid(guid, 99999, "\\\\PISRV01\\NOPE")
     assert client.get(f"/piwebapi/points/{missing}").status_code == 404
+
+
+def test_idonly_point_fast_path_reads_what_decode_reads(universe):
+    """``webid.idonly_point_id`` (the stream-set fast path) against :func:`webid.decode`: the same point id for
+    every IDOnly point WebID it accepts (negative and extreme ids, padding bits set, the ``-``/``_`` letters),
+    None for whatever it leaves to ``decode`` (other servers, kinds, lengths, characters)."""
+    server = webid.encode_guid(universe.data_server_guid)
+    other = webid.encode_guid(universe.asset_server_guid)
+    rng = np.random.default_rng(15)
+    ids = [1, 7, 99999, -1, 0, 2**31 - 1, -(2**31), *rng.integers(-(2**31), 2**31, 200).tolist()]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    accepted = [webid.point_webid(universe.data_server_guid, i, "", "IDOnly") for i in ids]
+    accepted += ["I1DP" + server + "".join(rng.choice(list(alphabet), 6)) for _ in range(300)]  # any padding bits
+    for wid in accepted:
+        assert webid.idonly_point_id(wid, server) == webid.decode(wid).point_id, wid
+    good = accepted[0]
+    for wid in (
+        good.replace("I1DP", "F1DP", 1),
+        good.replace(server, other, 1),
+        good + "A",
+        good[:-1],
+        good[:-1] + "=",
+        good[:-1] + "+",
+        good[:-1] + "é",
+        webid.point_webid(universe.data_server_guid, 1, universe.tags[0].path, "Full"),
+    ):
+        assert webid.idonly_point_id(wid, server) is None, wid
+    tag = universe.tags[3]
+    assert universe.find_tag(webid.point_webid(universe.data_server_guid, tag.point_id, "", "IDOnly")) is tag
+    assert universe.find_tag(webid.point_webid(universe.data_server_guid, 10**6, "", "IDOnly")) is None
 
 
 def test_enumeration_sets_list_digital_and_system_states(client, universe):
@@ -321,6 +365,32 @@ def test_gzip_when_asked(client, universe):
     assert response.headers["content-encoding"] == "gzip" and response.json()["Items"]
     plain = client.get(f"/piwebapi/streams/{universe.tags[0].webid}/recorded", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
+
+
+@pytest.mark.parametrize("operation", ["recorded", "interpolated", "summary", "value", "end"])
+@pytest.mark.parametrize(
+    "selection",
+    [
+        STREAMSET_FIELDS,
+        "Items.WebId;Items.Items.Value",
+        "Items.Name;Items.Links.Source;Items.Value.Timestamp;Items.Items.Value.Value",
+        "Items.Items;Items.Value;Items.WebException",
+        "Items",
+        "Links",
+    ],
+)
+def test_stream_set_selection_is_the_generic_selection_of_the_whole_answer(client, universe, operation, selection):
+    """Stream sets apply ``selectedFields`` themselves (without walking what each operation rendered):
+    the answer must be the generic ``render.select`` of the answer without ``selectedFields``, for every
+    operation, with a missing point (a 404 item) among the streams."""
+    missing = webid.point_webid(universe.data_server_guid, 99999, "", "IDOnly")
+    params = [("webId", t.webid) for t in universe.tags[:12]] + [("webId", missing)]
+    params += [("startTime", "*-3h"), ("endTime", "*-1h"), ("interval", "30m"), ("summaryType", "Average")]
+    whole = client.get(f"/piwebapi/streamsets/{operation}", params=params).json()
+    served = client.get(f"/piwebapi/streamsets/{operation}", params=params + [("selectedFields", selection)])
+    assert served.status_code == 200
+    assert served.json() == render.select(whole, render.parse_selected_fields(selection))
+    assert any("WebException" in item for item in whole["Items"]) and len(whole["Items"]) == 13
 
 
 @pytest.mark.parametrize(
