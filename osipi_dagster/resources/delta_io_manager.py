@@ -168,10 +168,13 @@ class WindowedDeltaLakePolarsTypeHandler(DeltaLakePolarsTypeHandler):
     def load_input(
         self, context: InputContext, table_slice: TableSlice, connection: TableConnection
     ) -> pl.DataFrame | pl.LazyFrame:
-        if not _has_time_window(table_slice):
+        dimensions = table_slice.partition_dimensions or []
+        if dimensions and not _has_time_window(table_slice):
             return super().load_input(context, table_slice, connection)
         table = DeltaTable(connection.table_uri, storage_options=connection.storage_options or None)
-        frame = pl.scan_delta(table).filter(_polars_filter(table_slice.partition_dimensions or [], table.schema()))
+        # polars' own reader, also for unpartitioned tables: the stock handler's pyarrow dataset scan costs
+        # ~0.25 CPU-s and ~60 MB more for the 30,000-row catalog every pi_timeseries run reads.
+        frame = pl.scan_delta(table).filter(_polars_filter(dimensions, table.schema()))
         if table_slice.columns is not None:
             frame = frame.select(table_slice.columns)
         return frame if context.dagster_type.typing_type is pl.LazyFrame else frame.collect()
