@@ -56,7 +56,11 @@ class PIWebAPIResource(ConfigurableResource):
         default=[], description="AF database paths to crawl (\\\\AFSERVER\\Database); empty: every database"
     )
     transport: Literal["streamsets", "batch"] = "streamsets"
-    streams_per_request: int = Field(default=100, description="Tags per stream-set request / batch")
+    streams_per_request: int = Field(
+        default=100,
+        description="Tags per stream-set request / batch while their rates are unknown (wider once the first answers"
+        " show no busy tags; planned from the rates after the first hour of a range run)",
+    )
     max_concurrent_requests: int = 4
     max_items_per_call: int = Field(default=150_000, description="The server's MaxReturnedItemsPerCall")
     values_per_request: int = Field(
