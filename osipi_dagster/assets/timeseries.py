@@ -258,8 +258,7 @@ def pi_timeseries(
             f"{len(only):,} listed); other tags' rows stay as they are"
         )
     loaded: list[dict] = []
-    table = lakehouse.scan("bronze", "pi_timeseries")
-    before = rows_per_hour(table, window.start, window.end)
+    before = rows_per_hour(lakehouse.scan("bronze", "pi_timeseries"), window.start, window.end)
     batches = timeseries_batches(pi.batch_controller(progress=context.log.debug), active, windows, context.log, loaded)
     # The IO manager writes the stream when this output is yielded; the observations follow the commit. The
     # row scope travels in the stream's schema: output metadata would record every WebId on the materialisation.

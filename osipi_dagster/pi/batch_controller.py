@@ -49,7 +49,7 @@ import polars as pl
 from osipi_dagster.pi.client import PIWebAPIClient
 from osipi_dagster.pi.errors import PIStreamErrors, PIWebAPIError
 from osipi_dagster.pi.time_window import Window
-from osipi_dagster.pi.transports import TRANSPORTS, StreamResult, StreamsTransport, cut_into_chunks, fitting_length
+from osipi_dagster.pi.transports import TRANSPORTS, StreamResult, StreamsTransport, fitting_length
 from osipi_dagster.pi.values import RAW_SCHEMA, UTC_TIMESTAMP, TimedValue, ValueColumns
 from osipi_dagster.pi.webids import tag_label
 
@@ -204,18 +204,17 @@ class BatchController:
         self.stats.chunks += done
         self.stats.seconds += time.perf_counter() - began
 
-    def chunks(self, webids: list[str], window: Window, expected: dict[str, int] | None = None) -> list[list[str]]:
-        """Chunks of at most ``streams_per_request`` streams, each small enough to send: consecutive ones, or
-        planned from the values each stream is ``expected`` to return (:meth:`expected_values`)."""
-
-        def fits(chunk: list[str]) -> bool:
-            return self._transport.fits(chunk, window, self._max_count(len(chunk)))
-
-        if expected is None:
-            return cut_into_chunks(webids, self._chunk_size(), fits)
+    def chunks(self, webids: list[str], window: Window, expected: dict[str, int]) -> list[list[str]]:
+        """Chunks planned from the values each stream is ``expected`` to return (:meth:`expected_values`), each
+        small enough to send (streams whose rates are unknown are cut by :meth:`_blind_chunks` instead)."""
+        fits = self._fits(window)
         planned = self._planned_chunks(sorted(webids, key=expected.__getitem__, reverse=True), expected, fits)
         position = {webid: number for number, webid in enumerate(webids)}
         return [sorted(chunk, key=position.__getitem__) for chunk in planned]  # each chunk in the caller's order
+
+    def _fits(self, window: Window) -> Callable[[list[str]], bool]:
+        """Whether one request for a chunk of streams over ``window`` stays under the transport's size limits."""
+        return lambda chunk: self._transport.fits(chunk, window, self._max_count(len(chunk)))
 
     def _blind_chunks(self, webids: list[str], window: Window, returned: list[int]) -> Iterator[tuple[list[str], bool]]:
         """Consecutive chunks for streams whose rates are unknown, cut as the answers come in; each with whether it
@@ -225,11 +224,9 @@ class BatchController:
         ``_WIDE_BUSY_SHARE``: a plant of slow tags takes about half the requests, the rare busy stream is paged
         (exact, one request more), and a plant with many busy streams keeps narrow chunks. ``returned`` grows with
         the values each answered stream returned."""
-
-        def fits(chunk: list[str]) -> bool:
-            return self._transport.fits(chunk, window, self._max_count(len(chunk)))
-
-        i, wide_size, busy, seen = 0, 0, 0, 0
+        fits = self._fits(window)
+        # WebIds cost about the same: a chunk cut to fit caps the later ones of its kind (one trial each, no search)
+        i, wide_size, narrow_fit, busy, seen = 0, 0, len(webids), 0, 0
         while i < len(webids):
             narrow = self._chunk_size()
             if not wide_size and len(returned) >= _BLIND_SAMPLE:
@@ -240,10 +237,13 @@ class BatchController:
                 busy += sum(1 for count in returned[seen:] if count >= threshold)
                 seen = len(returned)
                 wide = busy <= _WIDE_BUSY_SHARE * seen
-            size = wide_size if wide else narrow
-            fitted = fitting_length(webids[i : i + size], fits)
-            if wide and fitted < wide_size:
-                wide_size = max(narrow, fitted)  # WebIds cost about the same: later wide chunks start here
+            candidate = webids[i : i + (wide_size if wide else min(narrow, narrow_fit))]
+            fitted = fitting_length(candidate, fits)
+            if fitted < len(candidate):
+                if wide:
+                    wide_size = max(narrow, fitted)
+                else:
+                    narrow_fit = fitted
             yield webids[i : i + fitted], wide
             i += fitted
 
