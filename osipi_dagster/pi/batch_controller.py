@@ -341,7 +341,7 @@ class BatchController:
         max_count = self._max_count(len(webids))
         self.client.add_work(len(webids))
         try:
-            results = self._transport.fetch(webids, window, max_count)
+            answer = self._transport.fetch(webids, window, max_count)
         except PIWebAPIError as exc:
             parts = self._smaller_parts(webids, max_count, exc)
             if parts is None:
@@ -349,10 +349,12 @@ class BatchController:
             return _Chunk.merge([self._extract_chunk(part, window, planned) for part in parts])
         columns = ValueColumns()
         failures: dict[str, str] = {}
-        counts: dict[str, int] = {}
+        counts = dict(answer.counts)  # streams that came as columns: all their values, none failed
         paged = retried = 0
         for webid in webids:
-            result = results.get(webid) or StreamResult(error="missing from the response")
+            if webid in counts:
+                continue
+            result = answer.streams.get(webid) or StreamResult(error="missing from the response")
             try:
                 if result.error is not None:
                     retried += 1
@@ -367,7 +369,10 @@ class BatchController:
                 continue
             counts[webid] = len(items)
             columns.add(webid, items)
-        return _Chunk(columns.to_frame(), failures, paged, retried, counts=counts, streams=len(webids))
+        frame = columns.to_frame()
+        if answer.frame is not None:
+            frame = pl.concat([answer.frame, frame]) if frame.height else answer.frame
+        return _Chunk(frame, failures, paged, retried, counts=counts, streams=len(webids))
 
     def _smaller_parts(self, webids: list[str], max_count: int, exc: PIWebAPIError) -> list[list[str]] | None:
         """How to re-send a request the server found too large (None: it failed for another reason).

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -49,6 +49,15 @@ from osipi_dagster.pi.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class BodyDecoder(Protocol):
+    """A typed decoder of 2xx bodies: a msgspec decoder, or one that tries a faster reader first
+    (``values.StreamSetDecoder``). Raises ``msgspec.DecodeError`` for a body it cannot decode; what it returns has a
+    ``WebException`` attribute (PI's error while it was sending the body)."""
+
+    def decode(self, content: bytes) -> Any: ...
+
 
 # Statuses worth retrying: rate limit, overloaded/unavailable gateway or server.
 RETRYABLE_STATUS = {429, 502, 503, 504}
@@ -142,13 +151,13 @@ class PIWebAPIClient:
         path: str,
         params: Any = None,
         json_body: Any = None,
-        decoder: msgspec.json.Decoder | None = None,
+        decoder: BodyDecoder | None = None,
     ) -> Any:
         """Send one request, retrying timeouts, dropped connections, 429 and 5xx gateway errors.
 
-        Returns the decoded JSON body: by ``decoder`` (a typed msgspec decoder whose type has a
-        ``WebException`` field) if given, else as plain JSON. Raises :class:`PIWebAPIError` naming the URL
-        (without credentials), PI's errors and, when retries ran out, why.
+        Returns the decoded JSON body: by ``decoder`` (:class:`BodyDecoder`) if given, else as plain JSON.
+        Raises :class:`PIWebAPIError` naming the URL (without credentials), PI's errors and, when retries ran
+        out, why.
         """
         url = self.url(path)
         headers = {}
@@ -213,10 +222,10 @@ class PIWebAPIClient:
             raise PIMalformedResponseError("PI Web API batch response is not an object", url=self.url("batch"))
         return [sub_response(response.get(str(i))) for i in range(len(urls))]
 
-    def get(self, path: str, params: Any = None, decoder: msgspec.json.Decoder | None = None) -> Any:
+    def get(self, path: str, params: Any = None, decoder: BodyDecoder | None = None) -> Any:
         return self.request("GET", path, params=params, decoder=decoder)
 
-    def post(self, path: str, body: Any, decoder: msgspec.json.Decoder | None = None) -> Any:
+    def post(self, path: str, body: Any, decoder: BodyDecoder | None = None) -> Any:
         return self.request("POST", path, json_body=body, decoder=decoder)
 
     def take_retry(self) -> bool:
@@ -287,7 +296,7 @@ class PIWebAPIClient:
         content: bytes,
         url: str,
         refusal: str | None = None,
-        decoder: msgspec.json.Decoder | None = None,
+        decoder: BodyDecoder | None = None,
     ) -> Any:
         url = shown_url(url)
         status = response.status_code
@@ -506,7 +515,7 @@ def decoded_body(raw: bytes, encoding: str, url: str, status: int) -> bytes:
         ) from exc
 
 
-def _typed_body(decoder: msgspec.json.Decoder, content: bytes, url: str, status: int) -> Any:
+def _typed_body(decoder: BodyDecoder, content: bytes, url: str, status: int) -> Any:
     """A 2xx body decoded into the decoder's type; a clear error for invalid JSON (retried) or valid JSON
     of another shape than the PI Web API documents (not retried: it would come back the same)."""
     try:

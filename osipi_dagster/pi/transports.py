@@ -6,7 +6,9 @@
   compares with, and what the batch controller uses to page or retry a single stream.
 
 Recorded values arrive as :class:`~osipi_dagster.pi.values.TimedValue` structs, decoded by msgspec straight
-from the body (stream sets, single streams, and each successful batch sub-response's content).
+from the body (single streams, each successful batch sub-response's content, and stream sets the fast path
+declines); a stream-set body the fast path reads arrives as one frame of columns
+(:func:`~osipi_dagster.pi.values.stream_set_columns`).
 
 A stream that PI reports as failed inside a successful answer (a sub-response or stream-set item with a
 ``WebException`` next to cut-short ``Items``, or with ``Errors``) comes back as an error, never as values.
@@ -21,11 +23,12 @@ from urllib.parse import urlencode
 
 import msgspec
 import orjson
+import polars as pl
 
 from osipi_dagster.pi.client import PIWebAPIClient, SubResponse, batch_body, error_text, sub_response
 from osipi_dagster.pi.errors import PIMalformedResponseError, PIWebAPIError
 from osipi_dagster.pi.time_window import Window
-from osipi_dagster.pi.values import RECORDED_VALUES, STREAM_SET_VALUES, VALUE_FIELDS, TimedValue
+from osipi_dagster.pi.values import RECORDED_VALUES, VALUE_FIELDS, StreamSetColumns, StreamSetDecoder, TimedValue
 from osipi_dagster.pi.webids import short_webid
 
 STREAM_FIELDS = ";".join(f"Items.{f}" for f in VALUE_FIELDS)
@@ -70,6 +73,17 @@ def fitting_length(chunk: list[str], fits: Callable[[list[str]], bool]) -> int:
 
 
 @dataclass
+class Answer:
+    """One request's answer: the values or error of each stream in ``streams``, except for the streams of
+    ``counts``, whose values came as columns (``frame``, RAW_SCHEMA, one block per stream): a stream-set body read
+    by the fast path, which holds no failed stream and none to page."""
+
+    streams: dict[str, StreamResult] = field(default_factory=dict)
+    frame: pl.DataFrame | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class StreamResult:
     """Values of one stream from one request, or the error PI reported for it."""
 
@@ -95,8 +109,8 @@ class Transport(Protocol):
     def fits(self, webids: list[str], window: Window, max_count: int) -> bool:
         """Whether one request for these streams stays under the server's size limits."""
 
-    def fetch(self, webids: list[str], window: Window, max_count: int) -> dict[str, StreamResult]:
-        """Values (or the error) of each stream, keyed by the WebIds as given."""
+    def fetch(self, webids: list[str], window: Window, max_count: int) -> Answer:
+        """Values (or the error) of each stream, keyed by the WebIds as given (see :class:`Answer`)."""
 
 
 class StreamsTransport:
@@ -108,8 +122,8 @@ class StreamsTransport:
     def fits(self, webids: list[str], window: Window, max_count: int) -> bool:
         return len(webids) == 1
 
-    def fetch(self, webids: list[str], window: Window, max_count: int) -> dict[str, StreamResult]:
-        return {w: StreamResult(items=self.page(w, window.start, window, max_count)) for w in webids}
+    def fetch(self, webids: list[str], window: Window, max_count: int) -> Answer:
+        return Answer({w: StreamResult(items=self.page(w, window.start, window, max_count)) for w in webids})
 
     def page(self, webid: str, start: str, window: Window, max_count: int) -> list[TimedValue]:
         path = f"streams/{short_webid(webid)}/recorded"
@@ -134,19 +148,21 @@ class StreamsetTransport:
     def fits(self, webids: list[str], window: Window, max_count: int) -> bool:
         return len(self._url(webids, window, max_count)) <= MAX_URL_LENGTH
 
-    def fetch(self, webids: list[str], window: Window, max_count: int) -> dict[str, StreamResult]:
+    def fetch(self, webids: list[str], window: Window, max_count: int) -> Answer:
         url = self._url(webids, window, max_count)
         # The server answers with the WebIds we sent (IDOnly) or, some servers, the Full ones.
         original = {short_webid(w): w for w in webids} | {w: w for w in webids}
         results: dict[str, StreamResult] = {}
-        body = self.client.get(url, decoder=STREAM_SET_VALUES)
+        body = self.client.get(url, decoder=StreamSetDecoder(max_count, original))
+        if isinstance(body, StreamSetColumns):
+            return Answer(frame=body.frame, counts=body.counts)
         for stream in _items(body, self.client.url("streamsets/recorded")):
             webid = original.get(stream.WebId)
             if webid is None:
                 continue  # not one of ours: the stream we asked for counts as missing, and is retried
             error = stream.WebException or stream.Errors
             results[webid] = StreamResult(error=error_text(error)) if error else StreamResult(items=stream.Items or [])
-        return results
+        return Answer(results)
 
 
 class BatchTransport:
@@ -178,7 +194,7 @@ class BatchTransport:
                 status=400,
                 errors=[error_text(lowest.content)],
             )
-        return {webid: a if isinstance(a, StreamResult) else stream_result(a) for webid, a in zip(webids, answers)}
+        return Answer({w: a if isinstance(a, StreamResult) else stream_result(a) for w, a in zip(webids, answers)})
 
 
 def _recorded(answer: BatchAnswer | None) -> StreamResult | SubResponse:

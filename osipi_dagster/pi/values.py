@@ -5,10 +5,15 @@ error object ``{"Errors": [...]}`` (docs/pi-web-api.md#the-value-object). We kee
 exists (the state code for a digital point's own states) and the original text otherwise, so nothing
 becomes NULL silently: system states and errors keep their name in ``value_text`` with ``good = false``.
 
-Speed matters here (millions of values per hour of a large plant): recorded-values bodies are decoded by
-msgspec straight into :class:`TimedValue` structs (typed, no per-value dict; ~2× faster than a generic
-JSON decode), each field is pulled out of them with one C-level ``map(attrgetter)`` pass, numbers go to
-polars in one call, and only the rare non-numeric values are looked at one by one.
+Speed matters here (millions of values per hour of a large plant). Two decoders give the same rows:
+
+* the fast path, :func:`stream_set_columns`: a small C parser (``_stream_set.c``) reads a stream-set body straight
+  into Arrow buffers outside the GIL, so request threads decode in parallel (~4× less client CPU per value). It
+  reads the common shapes only and answers None for anything else: a body that reports an error, a stream to page,
+  strings with escapes, unusual values. It is optional: an install without a C compiler goes without it.
+* the general decoder, the reference: bodies are decoded by msgspec straight into :class:`TimedValue` structs
+  (typed, no per-value dict), each field is pulled out of them with one C-level ``map(attrgetter)`` pass, numbers go
+  to polars in one call, and only the rare non-numeric values are looked at one by one (:class:`ValueColumns`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ import msgspec
 import numpy as np
 import polars as pl
 import pyarrow as pa
+
+try:
+    from osipi_dagster.pi import _stream_set
+except ImportError:  # installed without a C compiler: the general decoder reads every body
+    _stream_set = None
 
 # Every timestamp column of every table: UTC, microseconds.
 UTC_TIMESTAMP = pl.Datetime("us", "UTC")
@@ -86,6 +96,71 @@ class StreamSetValues(msgspec.Struct, gc=False):
 
 RECORDED_VALUES = msgspec.json.Decoder(RecordedValues)
 STREAM_SET_VALUES = msgspec.json.Decoder(StreamSetValues)
+
+
+class StreamSetColumns:
+    """A stream-set body read by :func:`stream_set_columns`: ``frame`` holds RAW_SCHEMA rows, one block per stream
+    in the body's order; ``counts`` the values of each stream. (``WebException``: the client checks every body for
+    one; a body that has one is never read this way.)"""
+
+    WebException = None
+
+    def __init__(self, frame: pl.DataFrame, counts: dict[str, int]):
+        self.frame = frame
+        self.counts = counts
+
+
+class StreamSetDecoder:
+    """A stream-set body as :class:`StreamSetColumns` when the fast path reads it, else as :class:`StreamSetValues`
+    (msgspec), which takes every shape and names what is wrong with a bad body. ``webids``: the server's WebId →
+    the caller's (see :func:`stream_set_columns`)."""
+
+    def __init__(self, max_count: int, webids: dict[str, str]):
+        self.max_count = max_count
+        self.webids = webids
+
+    def decode(self, content: bytes) -> StreamSetColumns | StreamSetValues:
+        return stream_set_columns(content, self.max_count, self.webids) or STREAM_SET_VALUES.decode(content)
+
+
+def stream_set_columns(content: bytes, max_count: int, webids: dict[str, str]) -> StreamSetColumns | None:
+    """The rows :class:`ValueColumns` gives for a stream-set body, read by the C parser outside the GIL; None when
+    the general decoder must read it: the parser declined (see ``_stream_set.c``: errors, a stream of ``max_count``
+    values or more, unusual values), a WebId is not in ``webids`` (the server's WebId → the caller's) or comes twice,
+    or the parser is not installed."""
+    parsed = _stream_set.read_stream_set(content, max_count) if _stream_set is not None else None
+    if parsed is None:
+        return None
+    server_webids, rows, counts, stamps, values, value_valid, offsets, text, text_valid, *flags = parsed
+    ours = [webids.get(w) for w in server_webids]
+    if None in ours or len(set(ours)) < len(ours):
+        return None
+    per_stream = np.frombuffer(counts, dtype=np.int64)
+
+    def column(arrow_type: pa.DataType, *buffers: bytes | None) -> pl.Series:
+        arrow = pa.Array.from_buffers(arrow_type, rows, [b if b is None else pa.py_buffer(b) for b in buffers])
+        return pl.from_arrow(arrow)
+
+    frame = pl.DataFrame(
+        {
+            "tag_webid": repeated(ours, per_stream),
+            "timestamp": column(_ARROW_UTC_TIMESTAMP, None, stamps),
+            "value": column(pa.float64(), value_valid, values),
+            "value_text": column(pa.large_string(), text_valid, offsets, text),
+        }
+        | {name: column(pa.bool_(), None, flag) for (_, name), flag in zip(_FLAGS, flags)},
+        schema=RAW_SCHEMA,
+    )
+    return StreamSetColumns(frame, dict(zip(ours, per_stream.tolist())))
+
+
+def repeated(webids: list[str], counts) -> pl.Series:
+    """The ``tag_webid`` column: each stream's WebId once per value. Each webid is stored once and gathered: rows
+    share its bytes instead of holding ~60-char copies."""
+    index = np.repeat(np.arange(len(webids), dtype=np.uint32), counts)
+    return pl.Series(webids, dtype=pl.String)[index]  # (a direct take: ``gather`` builds a query)
+
+
 _TIMED_VALUES = list[TimedValue]
 
 
@@ -114,7 +189,7 @@ class ValueColumns:
             return pl.DataFrame(schema=RAW_SCHEMA)
         value, text = _value_columns(_field(self.items, "Value"), self.items, self.counts)
         columns = {
-            "tag_webid": self._webid_column(),
+            "tag_webid": repeated(self.webids, self.counts),
             "timestamp": parse_pi_timestamps(pl.Series(_field(self.items, "Timestamp"), dtype=pl.String)),
             "value": value,
             "value_text": text,
@@ -122,11 +197,6 @@ class ValueColumns:
         for field, column in _FLAGS:
             columns[column] = pl.Series(_field(self.items, field), dtype=pl.Boolean)
         return pl.DataFrame(columns, schema=RAW_SCHEMA)
-
-    def _webid_column(self) -> pl.Series:
-        # Each webid is stored once and gathered: rows share its bytes instead of holding ~60-char copies.
-        index = np.repeat(np.arange(len(self.webids), dtype=np.uint32), self.counts)
-        return pl.Series(self.webids, dtype=pl.String)[index]  # (a direct take: ``gather`` builds a query)
 
 
 def _field(items: list[TimedValue], name: str) -> list:

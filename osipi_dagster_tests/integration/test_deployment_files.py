@@ -111,6 +111,7 @@ def test_wheel_installs_and_loads_in_a_fresh_venv(tmp_path):
     wheel = next(wheels.glob("osipi_dagster-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert not [name for name in names if name.startswith("osipi_dagster_tests/")]
+    assert [name for name in names if re.fullmatch(r"osipi_dagster/pi/_stream_set\..*\.so", name)]  # compiled
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     install = subprocess.run(
@@ -122,6 +123,7 @@ def test_wheel_installs_and_loads_in_a_fresh_venv(tmp_path):
             str(venv / "bin" / "python"),
             "-c",
             "import dagster_postgres, mock_pi.app; from osipi_dagster.definitions import defs; "
+            "from osipi_dagster.pi import _stream_set; "
             "import json; print(json.dumps([k.to_user_string() for k in defs.resolve_all_asset_keys()]))",
         ],
         capture_output=True,

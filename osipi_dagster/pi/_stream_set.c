@@ -1,0 +1,584 @@
+/*
+ * A PI Web API stream-set body (``GET streamsets/recorded``) read straight into Arrow buffers, outside the GIL.
+ *
+ * The fast path of osipi_dagster/pi/values.py (``stream_set_columns``). The reference is the general decoder
+ * there (msgspec structs -> ValueColumns), which handles every shape PI may send: this parser reads only the
+ * common shapes and answers None for anything else, so the caller falls back to the general decoder. Both must give
+ * the same rows (osipi_dagster_tests/pi/test_stream_set_columns.py holds them to it).
+ *
+ * Read here: a body {"Items": [stream, ...]} whose streams are {"WebId": "...", "Items": [value, ...]} and whose
+ * values are {"Timestamp": "YYYY-MM-DDTHH:MM:SS[.fff...]Z", "Value": V, "Good": b, "Questionable": b,
+ * "Substituted": b, "Annotated": b}, V being a number, a string, true/false, null, or a digital state
+ * {"Name": "...", "Value": code, "IsSystem": b}. Other keys are skipped. Answered None (general decoder): a body or
+ * stream that reports an error (WebException, Errors), a stream of ``max_count`` values or more (it is paged),
+ * a null quality flag, a null value with errors, a string with escapes or non-ASCII bytes, a timestamp of another
+ * form, any other value, and anything that is not valid JSON.
+ *
+ * Numbers are converted by strtod_l in the C locale, which rounds correctly, as Python's float() does.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <locale.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __APPLE__
+#include <xlocale.h>
+#endif
+#ifdef _WIN32
+#define locale_t _locale_t
+#define strtod_l _strtod_l
+#define newlocale(mask, name, base) _create_locale(LC_NUMERIC, name)
+#endif
+
+#define MAX_DEPTH 64   /* nesting skipped values may have */
+#define MAX_NUMBER 64  /* characters of a number we convert */
+
+typedef struct {
+    char *data;
+    size_t size, capacity;
+} Buffer;
+
+static int grow(Buffer *b, size_t more) {
+    if (b->size + more <= b->capacity) return 1;
+    size_t capacity = b->capacity ? b->capacity : 4096;
+    while (capacity < b->size + more) capacity *= 2;
+    char *data = realloc(b->data, capacity);
+    if (!data) return 0;
+    b->data = data;
+    b->capacity = capacity;
+    return 1;
+}
+
+static int append(Buffer *b, const void *src, size_t n) {
+    if (n == 0) return 1;
+    if (!grow(b, n)) return 0;
+    memcpy(b->data + b->size, src, n);
+    b->size += n;
+    return 1;
+}
+
+/* Bit ``i`` of an Arrow bitmap (validity or boolean data), LSB first; bytes are added zeroed as rows come. */
+static int set_bit(Buffer *b, size_t i, int on) {
+    size_t byte = i / 8;
+    if (byte >= b->size) {
+        if (!grow(b, byte + 1 - b->size)) return 0;
+        memset(b->data + b->size, 0, byte + 1 - b->size);
+        b->size = byte + 1;
+    }
+    if (on) b->data[byte] |= (char)(1 << (i % 8));
+    return 1;
+}
+
+typedef struct {
+    const char *p, *end;
+    locale_t c_locale;
+    long long max_count;
+    size_t rows;
+    Buffer webids;    /* per stream: offset (int64) and length (int64) of its WebId in the body */
+    Buffer counts;    /* per stream: int64 */
+    Buffer stamps;    /* per row: int64 microseconds since 1970 (UTC) */
+    Buffer values;    /* per row: double */
+    Buffer value_valid, text_valid, good, questionable, substituted, annotated;  /* bitmaps */
+    Buffer text_offsets; /* per row + 1: int64 */
+    Buffer text;         /* UTF-8 (ASCII) bytes */
+} Parser;
+
+static void skip_ws(Parser *s) {
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t')) s->p++;
+}
+
+static int expect(Parser *s, char c) {
+    skip_ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return 1;
+    }
+    return 0;
+}
+
+static int literal(Parser *s, const char *word) {
+    size_t n = strlen(word);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0) return 0;
+    s->p += n;
+    return 1;
+}
+
+/* A string without escapes or non-ASCII bytes (anything else: 0, and the caller falls back). */
+static int plain_string(Parser *s, const char **start, size_t *length) {
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != '"') return 0;
+    const char *q = ++s->p;
+    while (q < s->end && *q != '"') {
+        unsigned char c = (unsigned char)*q;
+        if (c == '\\' || c < 0x20 || c >= 0x80) return 0;
+        q++;
+    }
+    if (q >= s->end) return 0;
+    *start = s->p;
+    *length = (size_t)(q - s->p);
+    s->p = q + 1;
+    return 1;
+}
+
+/* Whether a key (``n`` bytes at ``key``) is the literal ``name``. */
+#define KEY_IS(key, n, name) ((n) == sizeof(name) - 1 && memcmp((key), (name), sizeof(name) - 1) == 0)
+
+/* Any JSON string, escapes included (only skipped). */
+static int skip_string(Parser *s) {
+    if (s->p >= s->end || *s->p != '"') return 0;
+    s->p++;
+    while (s->p < s->end) {
+        unsigned char c = (unsigned char)*s->p;
+        if (c == '"') {
+            s->p++;
+            return 1;
+        }
+        if (c < 0x20) return 0;
+        s->p += (c == '\\') ? 2 : 1;
+    }
+    return 0;
+}
+
+/* A JSON number's text: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int number_text(Parser *s, const char **start, size_t *length) {
+    const char *q = s->p;
+    *start = q;
+    if (q < s->end && *q == '-') q++;
+    if (q >= s->end) return 0;
+    if (*q == '0') {
+        q++;
+    } else if (*q >= '1' && *q <= '9') {
+        while (q < s->end && *q >= '0' && *q <= '9') q++;
+    } else {
+        return 0;
+    }
+    if (q < s->end && *q == '.') {
+        q++;
+        if (q >= s->end || *q < '0' || *q > '9') return 0;
+        while (q < s->end && *q >= '0' && *q <= '9') q++;
+    }
+    if (q < s->end && (*q == 'e' || *q == 'E')) {
+        q++;
+        if (q < s->end && (*q == '+' || *q == '-')) q++;
+        if (q >= s->end || *q < '0' || *q > '9') return 0;
+        while (q < s->end && *q >= '0' && *q <= '9') q++;
+    }
+    *length = (size_t)(q - *start);
+    s->p = q;
+    return 1;
+}
+
+/* Exact powers of ten: a double holds 10^0..10^22 without rounding. */
+static const double POWERS_OF_TEN[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                       1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Clinger's fast path: digits d (at most 2^53) times 10^e with |e| <= 22 is one correctly rounded multiplication
+ * or division of two exact doubles. 0: the number needs strtod. */
+static int exact_number(const char *p, size_t n, double *out) {
+    const char *end = p + n;
+    int negative = 0, exponent = 0, digits = 0;
+    uint64_t mantissa = 0;
+    if (p < end && *p == '-') negative = 1, p++;
+    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+    if (p < end && *p == '.')
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++, digits++, exponent--)
+            mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+    if (p != end || digits > 19 || mantissa > (UINT64_C(1) << 53) || exponent < -22) return 0;
+    double value = (double)mantissa / POWERS_OF_TEN[-exponent];
+    *out = negative ? -value : value;
+    return 1;
+}
+
+static int number(Parser *s, double *out) {
+    const char *start;
+    size_t n;
+    char text[MAX_NUMBER + 1];
+    char *stop;
+    skip_ws(s);
+    if (!number_text(s, &start, &n) || n > MAX_NUMBER) return 0;
+    if (exact_number(start, n, out)) return 1; /* numbers with an exponent part take strtod */
+    memcpy(text, start, n);
+    text[n] = '\0';
+    *out = strtod_l(text, &stop, s->c_locale);
+    /* overflow (1e999): the general decoder decides what it means */
+    return stop == text + n && *out < HUGE_VAL && *out > -HUGE_VAL;
+}
+
+static int skip_value(Parser *s, int depth);
+
+static int skip_container(Parser *s, char close, int is_object, int depth) {
+    if (depth > MAX_DEPTH) return 0;
+    s->p++;
+    if (expect(s, close)) return 1;
+    do {
+        if (is_object) {
+            skip_ws(s);
+            if (!skip_string(s) || !expect(s, ':')) return 0;
+        }
+        if (!skip_value(s, depth + 1)) return 0;
+    } while (expect(s, ','));
+    return expect(s, close);
+}
+
+static int skip_value(Parser *s, int depth) {
+    const char *start;
+    size_t n;
+    skip_ws(s);
+    if (s->p >= s->end) return 0;
+    switch (*s->p) {
+        case '"': return skip_string(s);
+        case '{': return skip_container(s, '}', 1, depth);
+        case '[': return skip_container(s, ']', 0, depth);
+        case 't': return literal(s, "true");
+        case 'f': return literal(s, "false");
+        case 'n': return literal(s, "null");
+        default: return number_text(s, &start, &n);
+    }
+}
+
+/* true / false (null or anything else: 0, the caller falls back) */
+static int boolean(Parser *s, int *out) {
+    skip_ws(s);
+    if (literal(s, "true")) {
+        *out = 1;
+        return 1;
+    }
+    if (literal(s, "false")) {
+        *out = 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether the next value is null (consumed if so). */
+static int null(Parser *s) {
+    skip_ws(s);
+    return literal(s, "null");
+}
+
+/* Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static long long days_from_civil(long long y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+static int digits(const char *p, int n, unsigned *out) {
+    unsigned v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') return 0;
+        v = v * 10 + (unsigned)(p[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+/* YYYY-MM-DDTHH:MM:SS[.f+]Z -> microseconds since 1970; fractions past 6 digits are cut, as the general path does. */
+static int timestamp(const char *p, size_t n, int64_t *out) {
+    static const unsigned days_in_month[] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    unsigned year, month, day, hour, minute, second, micro = 0;
+    if (n < 20 || p[n - 1] != 'Z' || p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':' || p[16] != ':')
+        return 0;
+    if (!digits(p, 4, &year) || !digits(p + 5, 2, &month) || !digits(p + 8, 2, &day) || !digits(p + 11, 2, &hour) ||
+        !digits(p + 14, 2, &minute) || !digits(p + 17, 2, &second))
+        return 0;
+    if (n > 20) { /* a fraction: '.' and 1.. digits before the Z */
+        size_t count = n - 21;
+        if (p[19] != '.' || count == 0) return 0;
+        for (size_t i = 0; i < count; i++) {
+            char c = p[20 + i];
+            if (c < '0' || c > '9') return 0;
+            if (i < 6) micro = micro * 10 + (unsigned)(c - '0');
+        }
+        for (size_t i = count; i < 6; i++) micro *= 10;
+    }
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return 0;
+    if (day > days_in_month[month] + (month == 2 && leap)) return 0;
+    int64_t seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+    *out = seconds * 1000000 + micro;
+    return 1;
+}
+
+/* The Value of a digital state: {"Name": "...", "Value": code, "IsSystem": b}. */
+static int digital_state(Parser *s, double *value, int *has_value, const char **name, size_t *name_length) {
+    int is_system = 0, has_code = 0, has_name = 0;
+    double code = 0;
+    s->p++; /* '{' */
+    if (!expect(s, '}')) {
+        do {
+            const char *key;
+            size_t n;
+            if (!plain_string(s, &key, &n) || !expect(s, ':')) return 0;
+            if (KEY_IS(key, n, "Name")) {
+                if (!plain_string(s, name, name_length)) return 0;
+                has_name = 1;
+            } else if (KEY_IS(key, n, "Value")) {
+                if (null(s)) {
+                    has_code = 0;
+                } else {
+                    if (!number(s, &code)) return 0;
+                    has_code = 1;
+                }
+            } else if (KEY_IS(key, n, "IsSystem")) {
+                if (null(s)) {
+                    is_system = 0;
+                } else if (!boolean(s, &is_system)) {
+                    return 0;
+                }
+            } else {
+                return 0; /* an error object, or a state of another shape */
+            }
+        } while (expect(s, ','));
+        if (!expect(s, '}')) return 0;
+    }
+    if (!has_name) return 0;
+    *has_value = has_code && !is_system; /* system states (Shutdown, I/O Timeout, ...) are not numbers */
+    *value = code;
+    return 1;
+}
+
+/* Whether a value's Errors list holds anything (null and [] do not); skipped either way. */
+static int errors_present(Parser *s, int *present) {
+    skip_ws(s);
+    if (null(s)) {
+        *present = 0;
+        return 1;
+    }
+    const char *before = s->p;
+    if (s->p >= s->end || *s->p != '[') return 0;
+    if (!skip_value(s, 0)) return 0;
+    const char *q = before + 1;
+    while (q < s->p && (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t')) q++;
+    *present = *q != ']';
+    return 1;
+}
+
+static int add_text(Parser *s, const char *text, size_t n) {
+    if (!append(&s->text, text, n)) return 0;
+    int64_t offset = (int64_t)s->text.size;
+    return set_bit(&s->text_valid, s->rows, 1) && append(&s->text_offsets, &offset, sizeof offset);
+}
+
+static int no_text(Parser *s) {
+    int64_t offset = (int64_t)s->text.size;
+    return set_bit(&s->text_valid, s->rows, 0) && append(&s->text_offsets, &offset, sizeof offset);
+}
+
+static int timed_value(Parser *s) {
+    int flags[4] = {1, 0, 0, 0}; /* Good, Questionable, Substituted, Annotated: PI's defaults when omitted */
+    int has_stamp = 0, has_value = 0, errors = 0, kind = 0; /* kind: 0 null, 1 number, 2 text, 3 state, 4 bool */
+    int64_t stamp = 0;
+    double value = 0;
+    const char *text = NULL;
+    size_t text_length = 0;
+    if (!expect(s, '{')) return 0;
+    if (!expect(s, '}')) {
+        do {
+            const char *key;
+            size_t n;
+            if (!plain_string(s, &key, &n) || !expect(s, ':')) return 0;
+            if (KEY_IS(key, n, "Timestamp")) {
+                const char *t;
+                size_t tn;
+                if (!plain_string(s, &t, &tn) || !timestamp(t, tn, &stamp)) return 0;
+                has_stamp = 1;
+            } else if (KEY_IS(key, n, "Value")) {
+                skip_ws(s);
+                if (s->p >= s->end) return 0;
+                char c = *s->p;
+                has_value = 0;
+                text = NULL;
+                if (c == '"') {
+                    if (!plain_string(s, &text, &text_length)) return 0;
+                    kind = 2;
+                } else if (c == '{') {
+                    if (!digital_state(s, &value, &has_value, &text, &text_length)) return 0;
+                    kind = 3;
+                } else if (c == 't' || c == 'f') {
+                    int on;
+                    if (!boolean(s, &on)) return 0;
+                    value = on;
+                    has_value = 1;
+                    text = on ? "True" : "False";
+                    text_length = on ? 4 : 5;
+                    kind = 4;
+                } else if (c == 'n') {
+                    if (!null(s)) return 0;
+                    kind = 0;
+                } else {
+                    if (!number(s, &value)) return 0;
+                    has_value = 1;
+                    kind = 1;
+                }
+            } else if (KEY_IS(key, n, "Errors")) {
+                if (!errors_present(s, &errors)) return 0;
+            } else {
+                int flag = KEY_IS(key, n, "Good")           ? 0
+                           : KEY_IS(key, n, "Questionable") ? 1
+                           : KEY_IS(key, n, "Substituted")  ? 2
+                           : KEY_IS(key, n, "Annotated")    ? 3
+                                                            : -1;
+                if (flag >= 0) {
+                    if (!boolean(s, &flags[flag])) return 0; /* a null flag stays null: general decoder */
+                } else if (!skip_value(s, 0)) {
+                    return 0;
+                }
+            }
+        } while (expect(s, ','));
+        if (!expect(s, '}')) return 0;
+    }
+    if (!has_stamp || (kind == 0 && errors)) return 0; /* an error's text: general decoder */
+    if (!append(&s->stamps, &stamp, sizeof stamp) || !append(&s->values, &value, sizeof value)) return 0;
+    if (!set_bit(&s->value_valid, s->rows, has_value)) return 0;
+    if (!(text ? add_text(s, text, text_length) : no_text(s))) return 0;
+    if (!set_bit(&s->good, s->rows, flags[0]) || !set_bit(&s->questionable, s->rows, flags[1]) ||
+        !set_bit(&s->substituted, s->rows, flags[2]) || !set_bit(&s->annotated, s->rows, flags[3]))
+        return 0;
+    s->rows++;
+    return 1;
+}
+
+static int stream(Parser *s, const char *body) {
+    int64_t where[2] = {-1, 0}, count = 0;
+    if (!expect(s, '{')) return 0;
+    if (!expect(s, '}')) {
+        do {
+            const char *key;
+            size_t n;
+            if (!plain_string(s, &key, &n) || !expect(s, ':')) return 0;
+            if (KEY_IS(key, n, "WebId")) {
+                const char *webid;
+                size_t length;
+                if (!plain_string(s, &webid, &length)) return 0;
+                where[0] = webid - body;
+                where[1] = (int64_t)length;
+            } else if (KEY_IS(key, n, "Items")) {
+                if (null(s)) continue;
+                if (!expect(s, '[')) return 0;
+                if (!expect(s, ']')) {
+                    do {
+                        if (!timed_value(s)) return 0;
+                        count++;
+                    } while (expect(s, ','));
+                    if (!expect(s, ']')) return 0;
+                }
+            } else if (KEY_IS(key, n, "WebException") || KEY_IS(key, n, "Errors")) {
+                if (!null(s)) return 0; /* the stream failed: the general decoder reports it */
+            } else if (!skip_value(s, 0)) {
+                return 0;
+            }
+        } while (expect(s, ','));
+        if (!expect(s, '}')) return 0;
+    }
+    if (where[0] < 0 || count >= s->max_count) return 0;
+    return append(&s->webids, where, sizeof where) && append(&s->counts, &count, sizeof count);
+}
+
+static int body(Parser *s) {
+    const char *start = s->p;
+    int has_items = 0;
+    if (!expect(s, '{')) return 0;
+    if (!expect(s, '}')) {
+        do {
+            const char *key;
+            size_t n;
+            if (!plain_string(s, &key, &n) || !expect(s, ':')) return 0;
+            if (KEY_IS(key, n, "Items")) {
+                if (has_items || !expect(s, '[')) return 0;
+                has_items = 1;
+                if (!expect(s, ']')) {
+                    do {
+                        if (!stream(s, start)) return 0;
+                    } while (expect(s, ','));
+                    if (!expect(s, ']')) return 0;
+                }
+            } else if (KEY_IS(key, n, "WebException")) {
+                if (!null(s)) return 0;
+            } else if (!skip_value(s, 0)) {
+                return 0;
+            }
+        } while (expect(s, ','));
+        if (!expect(s, '}')) return 0;
+    }
+    skip_ws(s);
+    return has_items && s->p == s->end;
+}
+
+static void release(Parser *s) {
+    Buffer *all[] = {&s->webids, &s->counts, &s->stamps, &s->values, &s->value_valid, &s->text_valid, &s->good,
+                     &s->questionable, &s->substituted, &s->annotated, &s->text_offsets, &s->text};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]->data);
+}
+
+static PyObject *as_bytes(Buffer *b) {
+    return PyBytes_FromStringAndSize(b->data ? b->data : "", (Py_ssize_t)b->size);
+}
+
+static locale_t c_locale;
+
+static PyObject *read_stream_set(PyObject *module, PyObject *args) {
+    Py_buffer content;
+    long long max_count;
+    if (!PyArg_ParseTuple(args, "y*L", &content, &max_count)) return NULL;
+    Parser s;
+    memset(&s, 0, sizeof s);
+    s.p = content.buf;
+    s.end = s.p + content.len;
+    s.c_locale = c_locale;
+    s.max_count = max_count;
+    int64_t zero = 0;
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = append(&s.text_offsets, &zero, sizeof zero) && body(&s);
+    Py_END_ALLOW_THREADS
+    PyObject *result = NULL;
+    if (!ok) {
+        result = Py_None;
+        Py_INCREF(result);
+    } else {
+        size_t streams = s.webids.size / (2 * sizeof(int64_t));
+        PyObject *webids = PyList_New((Py_ssize_t)streams);
+        int64_t *where = (int64_t *)s.webids.data;
+        for (size_t i = 0; webids && i < streams; i++) {
+            PyObject *webid = PyUnicode_DecodeASCII((const char *)content.buf + where[2 * i], where[2 * i + 1], NULL);
+            if (!webid) {
+                Py_CLEAR(webids);
+                break;
+            }
+            PyList_SET_ITEM(webids, (Py_ssize_t)i, webid);
+        }
+        if (webids) {
+            result = Py_BuildValue("(NnNNNNNNNNNNN)", webids, (Py_ssize_t)s.rows, as_bytes(&s.counts),
+                                   as_bytes(&s.stamps), as_bytes(&s.values), as_bytes(&s.value_valid),
+                                   as_bytes(&s.text_offsets), as_bytes(&s.text), as_bytes(&s.text_valid),
+                                   as_bytes(&s.good), as_bytes(&s.questionable), as_bytes(&s.substituted),
+                                   as_bytes(&s.annotated));
+        }
+    }
+    release(&s);
+    PyBuffer_Release(&content);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"read_stream_set", read_stream_set, METH_VARARGS,
+     "read_stream_set(body: bytes, max_count: int) -> tuple | None\n\n"
+     "A stream-set body as Arrow buffers (WebIds, row count, values per stream, then per row: timestamps, values,\n"
+     "their validity, text offsets, text, its validity, and the four quality flags as bitmaps), or None when the\n"
+     "body needs the general decoder."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_stream_set", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__stream_set(void) {
+    c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (!c_locale) return PyErr_NoMemory();
+    return PyModule_Create(&module);
+}
