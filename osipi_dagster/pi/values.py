@@ -123,6 +123,11 @@ class StreamSetDecoder:
         return stream_set_columns(content, self.max_count, self.webids) or STREAM_SET_VALUES.decode(content)
 
 
+def parser_built() -> bool:
+    """Whether the C stream-set parser was compiled when the package was installed."""
+    return _stream_set is not None
+
+
 def stream_set_columns(content: bytes, max_count: int, webids: dict[str, str]) -> StreamSetColumns | None:
     """The rows :class:`ValueColumns` gives for a stream-set body, read by the C parser outside the GIL; None when
     the general decoder must read it: the parser declined (see ``_stream_set.c``: errors, a stream of ``max_count``

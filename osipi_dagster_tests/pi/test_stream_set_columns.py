@@ -4,6 +4,7 @@ and every body it declines must go to the general decoder."""
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,8 @@ import orjson
 import polars as pl
 import pytest
 
-from osipi_dagster.pi import values
+from osipi_dagster.pi import transports, values
+from osipi_dagster.pi.client import PIWebAPIClient
 from osipi_dagster.pi.values import (
     STREAM_SET_VALUES,
     StreamSetColumns,
@@ -31,7 +33,7 @@ WEBIDS = {w: f"full-{w}" for w in ("A", "B", "C")}  # the server's (IDOnly) WebI
 
 @pytest.fixture(autouse=True)
 def parser_built():
-    if values._stream_set is None:
+    if not values.parser_built():
         unavailable("the C stream-set parser is not built (pip install -e . needs a C compiler)")
 
 
@@ -85,6 +87,9 @@ def test_whitespace_and_number_spellings_read_as_json_defines_them():
         "0.1000000000000000055511151231257827",
         "123456789012345678901234567890e-10",
         "4.9e-324",
+        "9007199254740993",
+        "0.000000000000000000001",
+        "123456789.123456789",
     ]
     rows = ",\n".join(
         f'  {{ "Timestamp" : "2026-11-20T10:00:{i:02d}Z" ,\t"Value" : {n} , "Good" : true }}'
@@ -94,6 +99,20 @@ def test_whitespace_and_number_spellings_read_as_json_defines_them():
     read = fast(content)
     assert read is not None and read.equals(general(content))
     assert read["value"].to_list() == [float(n) for n in numbers]
+
+
+def test_decimal_numbers_round_as_pythons_float_does():
+    # Short decimals take an exact shortcut (digits / 10^k), the others strtod: both must round as float() does.
+    rng = random.Random(14)
+    numbers = []
+    for _ in range(5_000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 20))).lstrip("0") or "0"
+        point = rng.randint(0, len(digits))
+        text = digits if point == len(digits) else f"{digits[:point] or '0'}.{digits[point:]}"
+        numbers.append(("-" if rng.random() < 0.3 else "") + text)
+    items = ",".join(f'{{"Timestamp":"2026-11-20T10:00:00Z","Value":{n}}}' for n in numbers)
+    read = fast(f'{{"Items":[{{"WebId":"A","Items":[{items}]}}]}}'.encode(), max_count=10_000)
+    assert read is not None and read["value"].to_list() == [float(n) for n in numbers]
 
 
 def test_timestamps_keep_their_microseconds_and_drop_finer_digits():
@@ -232,6 +251,16 @@ def test_damaged_bodies_are_declined_or_read_exactly_as_the_general_decoder_read
             read += 1
             assert frame.equals(general(bytes(content))), bytes(content)
     assert read > 0
+
+
+def test_without_the_parser_every_body_goes_to_the_general_decoder_and_a_warning_says_so(monkeypatch, caplog):
+    monkeypatch.setattr(values, "_stream_set", None)
+    transports._warn_no_parser.cache_clear()
+    with caplog.at_level(logging.WARNING), PIWebAPIClient("http://pi.test/piwebapi") as client:
+        transports.StreamsetTransport(client)
+        transports.StreamsetTransport(client)
+    assert caplog.text.count("stream-set parser") == 1 and "apt-get install gcc" in caplog.text
+    assert isinstance(StreamSetDecoder(1_000, WEBIDS).decode(body(_value(1.5))), StreamSetValues)
 
 
 def test_the_decoder_uses_the_fast_path_for_a_body_it_reads():
