@@ -14,7 +14,8 @@
  * a null quality flag, a null value with errors, a string with escapes or non-ASCII bytes, a timestamp of another
  * form, any other value, and anything that is not valid JSON.
  *
- * Numbers are converted by strtod_l in the C locale, which rounds correctly, as Python's float() does.
+ * Numbers round as Python's float() does: short decimals exactly (exact_number), others by strtod_l in the C locale.
+ * The body is only read (it is a bytes object the caller keeps), and the GIL is released while it is parsed.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
