@@ -9,10 +9,12 @@
  * Read here: a body {"Items": [stream, ...]} whose streams are {"WebId": "...", "Items": [value, ...]} and whose
  * values are {"Timestamp": "YYYY-MM-DDTHH:MM:SS[.fff...]Z", "Value": V, "Good": b, "Questionable": b,
  * "Substituted": b, "Annotated": b}, V being a number, a string, true/false, null, or a digital state
- * {"Name": "...", "Value": code, "IsSystem": b}. Other keys are skipped. Answered None (general decoder): a body or
- * stream that reports an error (WebException, Errors), a stream of ``max_count`` values or more (it is paged),
- * a null quality flag, a null value with errors, a string with escapes or non-ASCII bytes, a timestamp of another
- * form, any other value, and anything that is not valid JSON.
+ * {"Name": "...", "Value": code, "IsSystem": b}; text is any valid UTF-8, escapes decoded. Other keys are skipped.
+ *
+ * Answered None (general decoder): a body or stream that reports an error (WebException, Errors), a stream of
+ * ``max_count`` values or more (it is paged), a null quality flag, a null value with errors, a value given twice,
+ * a key or WebId with escapes or non-ASCII bytes, a timestamp of another form, any other value, and anything that
+ * is not valid JSON (UTF-8 included).
  *
  * Numbers round as Python's float() does: short decimals exactly (exact_number), others by strtod_l in the C locale.
  * The body is only read (it is a bytes object the caller keeps), and the GIL is released while it is parsed.
@@ -106,7 +108,7 @@ static int literal(Parser *s, const char *word) {
     return 1;
 }
 
-/* A string without escapes or non-ASCII bytes (anything else: 0, and the caller falls back). */
+/* A string without escapes or non-ASCII bytes, as keys, WebIds and timestamps are (else 0: the caller falls back). */
 static int plain_string(Parser *s, const char **start, size_t *length) {
     skip_ws(s);
     if (s->p >= s->end || *s->p != '"') return 0;
@@ -126,20 +128,108 @@ static int plain_string(Parser *s, const char **start, size_t *length) {
 /* Whether a key (``n`` bytes at ``key``) is the literal ``name``. */
 #define KEY_IS(key, n, name) ((n) == sizeof(name) - 1 && memcmp((key), (name), sizeof(name) - 1) == 0)
 
-/* Any JSON string, escapes included (only skipped). */
-static int skip_string(Parser *s) {
-    if (s->p >= s->end || *s->p != '"') return 0;
-    s->p++;
-    while (s->p < s->end) {
-        unsigned char c = (unsigned char)*s->p;
-        if (c == '"') {
-            s->p++;
+/* The length of the valid UTF-8 sequence of 2-4 bytes at p (0: not valid UTF-8, as Python's decoder judges it). */
+static size_t utf8_sequence(const unsigned char *p, const unsigned char *end) {
+    unsigned char c = p[0];
+    size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    unsigned char low = 0x80, high = 0xBF; /* the range of the second byte */
+    if (c < 0xC2 || c > 0xF4 || (size_t)(end - p) < n) return 0;
+    if (c == 0xE0) low = 0xA0;
+    if (c == 0xED) high = 0x9F; /* no UTF-16 surrogates */
+    if (c == 0xF0) low = 0x90;
+    if (c == 0xF4) high = 0x8F; /* nothing past U+10FFFF */
+    if (p[1] < low || p[1] > high) return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF) return 0;
+    return n;
+}
+
+static int hex4(const unsigned char *p, const unsigned char *end, unsigned *out) {
+    unsigned v = 0;
+    if (end - p < 4) return 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = p[i];
+        unsigned d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 16;
+        if (d == 16) return 0;
+        v = v * 16 + d;
+    }
+    *out = v;
+    return 1;
+}
+
+static int append_utf8(Buffer *out, unsigned code) {
+    unsigned char b[4];
+    size_t n;
+    if (code < 0x80) {
+        b[0] = (unsigned char)code, n = 1;
+    } else if (code < 0x800) {
+        b[0] = (unsigned char)(0xC0 | code >> 6), b[1] = (unsigned char)(0x80 | (code & 0x3F)), n = 2;
+    } else if (code < 0x10000) {
+        b[0] = (unsigned char)(0xE0 | code >> 12), b[1] = (unsigned char)(0x80 | (code >> 6 & 0x3F));
+        b[2] = (unsigned char)(0x80 | (code & 0x3F)), n = 3;
+    } else {
+        b[0] = (unsigned char)(0xF0 | code >> 18), b[1] = (unsigned char)(0x80 | (code >> 12 & 0x3F));
+        b[2] = (unsigned char)(0x80 | (code >> 6 & 0x3F)), b[3] = (unsigned char)(0x80 | (code & 0x3F)), n = 4;
+    }
+    return append(out, b, n);
+}
+
+/* Any JSON string, decoded into ``out`` as UTF-8 (NULL: only checked and skipped). Escapes are decoded (a surrogate
+ * pair into one character); invalid UTF-8, a bad escape or a lone surrogate is 0, as the general decoder rejects
+ * them too. */
+static int string(Parser *s, Buffer *out) {
+    const unsigned char *p = (const unsigned char *)s->p, *end = (const unsigned char *)s->end;
+    if (p >= end || *p != '"') return 0;
+    p++;
+    while (p < end) {
+        const unsigned char *run = p; /* plain bytes are copied in runs */
+        while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) {
+            if (*p < 0x80) {
+                p++;
+            } else {
+                size_t n = utf8_sequence(p, end);
+                if (!n) return 0;
+                p += n;
+            }
+        }
+        if (out && !append(out, run, (size_t)(p - run))) return 0;
+        if (p >= end || *p < 0x20) return 0;
+        if (*p == '"') {
+            s->p = (const char *)p + 1;
             return 1;
         }
-        if (c < 0x20) return 0;
-        s->p += (c == '\\') ? 2 : 1;
+        if (++p >= end) return 0; /* a backslash */
+        unsigned code;
+        switch (*p++) {
+            case '"': code = '"'; break;
+            case '\\': code = '\\'; break;
+            case '/': code = '/'; break;
+            case 'b': code = '\b'; break;
+            case 'f': code = '\f'; break;
+            case 'n': code = '\n'; break;
+            case 'r': code = '\r'; break;
+            case 't': code = '\t'; break;
+            case 'u':
+                if (!hex4(p, end, &code)) return 0;
+                p += 4;
+                if (code >= 0xDC00 && code <= 0xDFFF) return 0;
+                if (code >= 0xD800 && code <= 0xDBFF) { /* must be followed by the low half of the pair */
+                    unsigned low;
+                    if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, end, &low)) return 0;
+                    if (low < 0xDC00 || low > 0xDFFF) return 0;
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                    p += 6;
+                }
+                break;
+            default: return 0;
+        }
+        if (out && !append_utf8(out, code)) return 0;
     }
     return 0;
+}
+
+static int skip_string(Parser *s) {
+    return string(s, NULL);
 }
 
 /* A JSON number's text: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
@@ -306,8 +396,8 @@ static int timestamp(const char *p, size_t n, int64_t *out) {
     return 1;
 }
 
-/* The Value of a digital state: {"Name": "...", "Value": code, "IsSystem": b}. */
-static int digital_state(Parser *s, double *value, int *has_value, const char **name, size_t *name_length) {
+/* The Value of a digital state: {"Name": "...", "Value": code, "IsSystem": b}; its name is added to the text. */
+static int digital_state(Parser *s, double *value, int *has_value) {
     int is_system = 0, has_code = 0, has_name = 0;
     double code = 0;
     s->p++; /* '{' */
@@ -316,8 +406,9 @@ static int digital_state(Parser *s, double *value, int *has_value, const char **
             const char *key;
             size_t n;
             if (!plain_string(s, &key, &n) || !expect(s, ':')) return 0;
+            skip_ws(s);
             if (KEY_IS(key, n, "Name")) {
-                if (!plain_string(s, name, name_length)) return 0;
+                if (has_name || !string(s, &s->text)) return 0;
                 has_name = 1;
             } else if (KEY_IS(key, n, "Value")) {
                 if (null(s)) {
@@ -360,24 +451,13 @@ static int errors_present(Parser *s, int *present) {
     return 1;
 }
 
-static int add_text(Parser *s, const char *text, size_t n) {
-    if (!append(&s->text, text, n)) return 0;
-    int64_t offset = (int64_t)s->text.size;
-    return set_bit(&s->text_valid, s->rows, 1) && append(&s->text_offsets, &offset, sizeof offset);
-}
-
-static int no_text(Parser *s) {
-    int64_t offset = (int64_t)s->text.size;
-    return set_bit(&s->text_valid, s->rows, 0) && append(&s->text_offsets, &offset, sizeof offset);
-}
-
+/* One value of a stream: a row of every column. Its text (a string's, a state's name, True / False) is written
+ * into the text buffer as it is read; the row's text ends where the buffer ends. */
 static int timed_value(Parser *s) {
     int flags[4] = {1, 0, 0, 0}; /* Good, Questionable, Substituted, Annotated: PI's defaults when omitted */
-    int has_stamp = 0, has_value = 0, errors = 0, kind = 0; /* kind: 0 null, 1 number, 2 text, 3 state, 4 bool */
+    int has_stamp = 0, has_value = 0, has_text = 0, seen_value = 0, errors = 0;
     int64_t stamp = 0;
     double value = 0;
-    const char *text = NULL;
-    size_t text_length = 0;
     if (!expect(s, '{')) return 0;
     if (!expect(s, '}')) {
         do {
@@ -391,31 +471,23 @@ static int timed_value(Parser *s) {
                 has_stamp = 1;
             } else if (KEY_IS(key, n, "Value")) {
                 skip_ws(s);
-                if (s->p >= s->end) return 0;
+                if (seen_value || s->p >= s->end) return 0; /* twice: the general decoder keeps the last */
+                seen_value = 1;
                 char c = *s->p;
-                has_value = 0;
-                text = NULL;
                 if (c == '"') {
-                    if (!plain_string(s, &text, &text_length)) return 0;
-                    kind = 2;
+                    if (!string(s, &s->text)) return 0;
+                    has_text = 1;
                 } else if (c == '{') {
-                    if (!digital_state(s, &value, &has_value, &text, &text_length)) return 0;
-                    kind = 3;
+                    if (!digital_state(s, &value, &has_value)) return 0;
+                    has_text = 1;
                 } else if (c == 't' || c == 'f') {
                     int on;
-                    if (!boolean(s, &on)) return 0;
+                    if (!boolean(s, &on) || !append(&s->text, on ? "True" : "False", on ? 4 : 5)) return 0;
                     value = on;
-                    has_value = 1;
-                    text = on ? "True" : "False";
-                    text_length = on ? 4 : 5;
-                    kind = 4;
-                } else if (c == 'n') {
-                    if (!null(s)) return 0;
-                    kind = 0;
-                } else {
+                    has_value = has_text = 1;
+                } else if (!null(s)) {
                     if (!number(s, &value)) return 0;
                     has_value = 1;
-                    kind = 1;
                 }
             } else if (KEY_IS(key, n, "Errors")) {
                 if (!errors_present(s, &errors)) return 0;
@@ -434,10 +506,12 @@ static int timed_value(Parser *s) {
         } while (expect(s, ','));
         if (!expect(s, '}')) return 0;
     }
-    if (!has_stamp || (kind == 0 && errors)) return 0; /* an error's text: general decoder */
-    if (!append(&s->stamps, &stamp, sizeof stamp) || !append(&s->values, &value, sizeof value)) return 0;
-    if (!set_bit(&s->value_valid, s->rows, has_value)) return 0;
-    if (!(text ? add_text(s, text, text_length) : no_text(s))) return 0;
+    if (!has_stamp || (!has_value && !has_text && errors)) return 0; /* an error's text: general decoder */
+    int64_t text_end = (int64_t)s->text.size;
+    if (!append(&s->stamps, &stamp, sizeof stamp) || !append(&s->values, &value, sizeof value) ||
+        !append(&s->text_offsets, &text_end, sizeof text_end) || !set_bit(&s->value_valid, s->rows, has_value) ||
+        !set_bit(&s->text_valid, s->rows, has_text))
+        return 0;
     if (!set_bit(&s->good, s->rows, flags[0]) || !set_bit(&s->questionable, s->rows, flags[1]) ||
         !set_bit(&s->substituted, s->rows, flags[2]) || !set_bit(&s->annotated, s->rows, flags[3]))
         return 0;

@@ -520,7 +520,7 @@ def _typed_body(decoder: BodyDecoder, content: bytes, url: str, status: int) -> 
     of another shape than the PI Web API documents (not retried: it would come back the same)."""
     try:
         return decoder.decode(content)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # (msgspec raises the latter for text not in UTF-8)
         # msgspec checks types while it parses, so broken JSON can fail as a type error first: ask orjson.
         try:
             orjson.loads(content)

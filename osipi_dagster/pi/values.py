@@ -10,7 +10,7 @@ Speed matters here (millions of values per hour of a large plant). Two decoders 
 * the fast path, :func:`stream_set_columns`: a small C parser (``_stream_set.c``) reads a stream-set body straight
   into Arrow buffers outside the GIL, so request threads decode in parallel (~4× less client CPU per value). It
   reads the common shapes only and answers None for anything else: a body that reports an error, a stream to page,
-  strings with escapes, unusual values. It is optional: an install without a C compiler goes without it.
+  error values, null flags. It is optional: an install without a C compiler goes without it.
 * the general decoder, the reference: bodies are decoded by msgspec straight into :class:`TimedValue` structs
   (typed, no per-value dict), each field is pulled out of them with one C-level ``map(attrgetter)`` pass, numbers go
   to polars in one call, and only the rare non-numeric values are looked at one by one (:class:`ValueColumns`).

@@ -17,7 +17,7 @@ import pytest
 from osipi_dagster.pi.client import PIWebAPIClient, RetryPolicy, sub_response
 from osipi_dagster.pi.errors import PIInterruptedResponseError, PIMalformedResponseError
 from osipi_dagster.pi.transports import BATCH_ANSWERS, StreamResult, _items, _recorded, stream_result
-from osipi_dagster.pi.values import RAW_SCHEMA, RECORDED_VALUES, STREAM_SET_VALUES, ValueColumns
+from osipi_dagster.pi.values import RAW_SCHEMA, RECORDED_VALUES, STREAM_SET_VALUES, StreamSetDecoder, ValueColumns
 
 ITEMS = [
     {"Timestamp": "2026-11-20T10:00:00Z", "Value": 1.5, "Good": True, "Questionable": False},
@@ -141,11 +141,15 @@ def test_a_body_exception_after_a_2xx_is_an_interrupted_response():
         (b'{"Items": [{"Timestamp": 2024-01-01T00:00:00Z, "Value": NaN,}', "not valid JSON", True),
         (b'{"Items": [{"WebId": "A", "Items": [{"Timestamp": "2026-11-20T10:00:00Z"', "not valid JSON", True),
         (b'{"Items": {"WebId": "A"}}', "unexpected shape", False),
+        # text that is not UTF-8 (msgspec raises UnicodeDecodeError for it, which escaped as such)
+        (b'{"Items": [{"WebId": "A", "Items": [{"Timestamp": "2026-11-20T10:00:00Z", "Value": "D\xe9bit"}]}]}',)
+        + ("not valid JSON", True),
     ],
 )
-def test_broken_or_misshapen_bodies_are_named(content, message, transient):
+@pytest.mark.parametrize("decoder", [STREAM_SET_VALUES, StreamSetDecoder(1_000, {"A": "A"})], ids=["msgspec", "both"])
+def test_broken_or_misshapen_bodies_are_named(content, message, transient, decoder):
     with pytest.raises(PIMalformedResponseError, match=message) as raised:
-        answering(content).get("streamsets/recorded", decoder=STREAM_SET_VALUES)
+        answering(content).get("streamsets/recorded", decoder=decoder)
     assert raised.value.transient is transient
 
 
