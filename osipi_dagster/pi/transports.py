@@ -248,7 +248,7 @@ def _items(body: msgspec.Struct, url: str) -> list:
 def _warn_no_parser() -> None:
     log.warning(
         "The stream-set parser (osipi_dagster/pi/_stream_set.c) is not built: PI's answers are read by the general"
-        " decoder, with about 4x the client CPU per value. Reinstall with a C compiler on the machine (Debian: apt-get"
+        " decoder, with about 3x the CPU per value. Reinstall with a C compiler on the machine (Debian: apt-get"
         " install gcc) to build it."
     )
 

@@ -8,7 +8,7 @@ becomes NULL silently: system states and errors keep their name in ``value_text`
 Speed matters here (millions of values per hour of a large plant). Two decoders give the same rows:
 
 * the fast path, :func:`stream_set_columns`: a small C parser (``_stream_set.c``) reads a stream-set body straight
-  into Arrow buffers outside the GIL, so request threads decode in parallel (~4× less client CPU per value). It
+  into Arrow buffers outside the GIL, so request threads decode in parallel (about a third of the CPU per value). It
   reads the common shapes only and answers None for anything else: a body that reports an error, a stream to page,
   error values, null flags. It is optional: an install without a C compiler goes without it.
 * the general decoder, the reference: bodies are decoded by msgspec straight into :class:`TimedValue` structs
