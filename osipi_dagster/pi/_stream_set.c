@@ -12,9 +12,9 @@
  * {"Name": "...", "Value": code, "IsSystem": b}; text is any valid UTF-8, escapes decoded. Other keys are skipped.
  *
  * Answered None (general decoder): a body or stream that reports an error (WebException, Errors), a stream of
- * ``max_count`` values or more (it is paged), a null quality flag, a null value with errors, a value given twice,
- * a key or WebId with escapes or non-ASCII bytes, a timestamp of another form, any other value, and anything that
- * is not valid JSON (UTF-8 included).
+ * ``max_count`` values or more (it is paged), a null quality flag, a null value with errors, a value or a stream's
+ * values given twice, a key or WebId with escapes or non-ASCII bytes, a timestamp of another form, any other value,
+ * and anything that is not valid JSON (UTF-8 included).
  *
  * Numbers round as Python's float() does: short decimals exactly (exact_number), others by strtod_l in the C locale.
  * The body is only read (it is a bytes object the caller keeps), and the GIL is released while it is parsed.
@@ -521,6 +521,7 @@ static int timed_value(Parser *s) {
 
 static int stream(Parser *s, const char *body) {
     int64_t where[2] = {-1, 0}, count = 0;
+    int seen_items = 0;
     if (!expect(s, '{')) return 0;
     if (!expect(s, '}')) {
         do {
@@ -534,6 +535,8 @@ static int stream(Parser *s, const char *body) {
                 where[0] = webid - body;
                 where[1] = (int64_t)length;
             } else if (KEY_IS(key, n, "Items")) {
+                if (seen_items) return 0; /* twice: the general decoder keeps the last list */
+                seen_items = 1;
                 if (null(s)) continue;
                 if (!expect(s, '[')) return 0;
                 if (!expect(s, ']')) {
