@@ -396,42 +396,59 @@ static int timestamp(const char *p, size_t n, int64_t *out) {
     return 1;
 }
 
+/* An object {"key": value, ...}: ``member`` reads each value (0: the body is declined). Keys are plain strings. */
+typedef int (*Member)(Parser *s, const char *key, size_t n, void *fields);
+
+static int object(Parser *s, Member member, void *fields) {
+    if (!expect(s, '{')) return 0;
+    if (expect(s, '}')) return 1;
+    do {
+        const char *key;
+        size_t n;
+        if (!plain_string(s, &key, &n) || !expect(s, ':') || !member(s, key, n, fields)) return 0;
+    } while (expect(s, ','));
+    return expect(s, '}');
+}
+
+/* An array [item, ...]: ``item`` reads each one. */
+static int array(Parser *s, int (*item)(Parser *s, void *fields), void *fields) {
+    if (!expect(s, '[')) return 0;
+    if (expect(s, ']')) return 1;
+    do {
+        if (!item(s, fields)) return 0;
+    } while (expect(s, ','));
+    return expect(s, ']');
+}
+
 /* The Value of a digital state: {"Name": "...", "Value": code, "IsSystem": b}; its name is added to the text. */
-static int digital_state(Parser *s, double *value, int *has_value) {
-    int is_system = 0, has_code = 0, has_name = 0;
-    double code = 0;
-    s->p++; /* '{' */
-    if (!expect(s, '}')) {
-        do {
-            const char *key;
-            size_t n;
-            if (!plain_string(s, &key, &n) || !expect(s, ':')) return 0;
-            skip_ws(s);
-            if (KEY_IS(key, n, "Name")) {
-                if (has_name || !string(s, &s->text)) return 0;
-                has_name = 1;
-            } else if (KEY_IS(key, n, "Value")) {
-                if (null(s)) {
-                    has_code = 0;
-                } else {
-                    if (!number(s, &code)) return 0;
-                    has_code = 1;
-                }
-            } else if (KEY_IS(key, n, "IsSystem")) {
-                if (null(s)) {
-                    is_system = 0;
-                } else if (!boolean(s, &is_system)) {
-                    return 0;
-                }
-            } else {
-                return 0; /* an error object, or a state of another shape */
-            }
-        } while (expect(s, ','));
-        if (!expect(s, '}')) return 0;
+typedef struct {
+    int is_system, has_code, has_name;
+    double code;
+} StateFields;
+
+static int state_member(Parser *s, const char *key, size_t n, void *fields) {
+    StateFields *f = fields;
+    skip_ws(s);
+    if (KEY_IS(key, n, "Name")) {
+        if (f->has_name || !string(s, &s->text)) return 0;
+        f->has_name = 1;
+    } else if (KEY_IS(key, n, "Value")) {
+        f->has_code = !null(s);
+        if (f->has_code && !number(s, &f->code)) return 0;
+    } else if (KEY_IS(key, n, "IsSystem")) {
+        f->is_system = 0;
+        if (!null(s) && !boolean(s, &f->is_system)) return 0;
+    } else {
+        return 0; /* an error object, or a state of another shape */
     }
-    if (!has_name) return 0;
-    *has_value = has_code && !is_system; /* system states (Shutdown, I/O Timeout, ...) are not numbers */
-    *value = code;
+    return 1;
+}
+
+static int digital_state(Parser *s, double *value, int *has_value) {
+    StateFields f = {0, 0, 0, 0};
+    if (!object(s, state_member, &f) || !f.has_name) return 0;
+    *has_value = f.has_code && !f.is_system; /* system states (Shutdown, I/O Timeout, ...) are not numbers */
+    *value = f.code;
     return 1;
 }
 
@@ -453,139 +470,127 @@ static int errors_present(Parser *s, int *present) {
 
 /* One value of a stream: a row of every column. Its text (a string's, a state's name, True / False) is written
  * into the text buffer as it is read; the row's text ends where the buffer ends. */
-static int timed_value(Parser *s) {
-    int flags[4] = {1, 0, 0, 0}; /* Good, Questionable, Substituted, Annotated: PI's defaults when omitted */
-    int has_stamp = 0, has_value = 0, has_text = 0, seen_value = 0, errors = 0;
-    int64_t stamp = 0;
-    double value = 0;
-    if (!expect(s, '{')) return 0;
-    if (!expect(s, '}')) {
-        do {
-            const char *key;
-            size_t n;
-            if (!plain_string(s, &key, &n) || !expect(s, ':')) return 0;
-            if (KEY_IS(key, n, "Timestamp")) {
-                const char *t;
-                size_t tn;
-                if (!plain_string(s, &t, &tn) || !timestamp(t, tn, &stamp)) return 0;
-                has_stamp = 1;
-            } else if (KEY_IS(key, n, "Value")) {
-                skip_ws(s);
-                if (seen_value || s->p >= s->end) return 0; /* twice: the general decoder keeps the last */
-                seen_value = 1;
-                char c = *s->p;
-                if (c == '"') {
-                    if (!string(s, &s->text)) return 0;
-                    has_text = 1;
-                } else if (c == '{') {
-                    if (!digital_state(s, &value, &has_value)) return 0;
-                    has_text = 1;
-                } else if (c == 't' || c == 'f') {
-                    int on;
-                    if (!boolean(s, &on) || !append(&s->text, on ? "True" : "False", on ? 4 : 5)) return 0;
-                    value = on;
-                    has_value = has_text = 1;
-                } else if (!null(s)) {
-                    if (!number(s, &value)) return 0;
-                    has_value = 1;
-                }
-            } else if (KEY_IS(key, n, "Errors")) {
-                if (!errors_present(s, &errors)) return 0;
-            } else {
-                int flag = KEY_IS(key, n, "Good")           ? 0
-                           : KEY_IS(key, n, "Questionable") ? 1
-                           : KEY_IS(key, n, "Substituted")  ? 2
-                           : KEY_IS(key, n, "Annotated")    ? 3
-                                                            : -1;
-                if (flag >= 0) {
-                    if (!boolean(s, &flags[flag])) return 0; /* a null flag stays null: general decoder */
-                } else if (!skip_value(s, 0)) {
-                    return 0;
-                }
-            }
-        } while (expect(s, ','));
-        if (!expect(s, '}')) return 0;
+typedef struct {
+    int flags[4]; /* Good, Questionable, Substituted, Annotated */
+    int has_stamp, has_value, has_text, seen_value, errors;
+    int64_t stamp;
+    double value;
+} ValueFields;
+
+static int value_member(Parser *s, const char *key, size_t n, void *fields) {
+    ValueFields *f = fields;
+    if (KEY_IS(key, n, "Timestamp")) {
+        const char *t;
+        size_t tn;
+        if (!plain_string(s, &t, &tn) || !timestamp(t, tn, &f->stamp)) return 0;
+        f->has_stamp = 1;
+    } else if (KEY_IS(key, n, "Value")) {
+        skip_ws(s);
+        if (f->seen_value || s->p >= s->end) return 0; /* twice: the general decoder keeps the last */
+        f->seen_value = 1;
+        char c = *s->p;
+        if (c == '"') {
+            if (!string(s, &s->text)) return 0;
+            f->has_text = 1;
+        } else if (c == '{') {
+            if (!digital_state(s, &f->value, &f->has_value)) return 0;
+            f->has_text = 1;
+        } else if (c == 't' || c == 'f') {
+            int on;
+            if (!boolean(s, &on) || !append(&s->text, on ? "True" : "False", on ? 4 : 5)) return 0;
+            f->value = on;
+            f->has_value = f->has_text = 1;
+        } else if (!null(s)) {
+            if (!number(s, &f->value)) return 0;
+            f->has_value = 1;
+        }
+    } else if (KEY_IS(key, n, "Errors")) {
+        return errors_present(s, &f->errors);
+    } else {
+        int flag = KEY_IS(key, n, "Good")           ? 0
+                   : KEY_IS(key, n, "Questionable") ? 1
+                   : KEY_IS(key, n, "Substituted")  ? 2
+                   : KEY_IS(key, n, "Annotated")    ? 3
+                                                    : -1;
+        if (flag < 0) return skip_value(s, 0);
+        return boolean(s, &f->flags[flag]); /* a null flag stays null: the general decoder */
     }
-    if (!has_stamp || (!has_value && !has_text && errors)) return 0; /* an error's text: general decoder */
-    int64_t text_end = (int64_t)s->text.size;
-    if (!append(&s->stamps, &stamp, sizeof stamp) || !append(&s->values, &value, sizeof value) ||
-        !append(&s->text_offsets, &text_end, sizeof text_end) || !set_bit(&s->value_valid, s->rows, has_value) ||
-        !set_bit(&s->text_valid, s->rows, has_text))
-        return 0;
-    if (!set_bit(&s->good, s->rows, flags[0]) || !set_bit(&s->questionable, s->rows, flags[1]) ||
-        !set_bit(&s->substituted, s->rows, flags[2]) || !set_bit(&s->annotated, s->rows, flags[3]))
-        return 0;
-    s->rows++;
     return 1;
 }
 
-static int stream(Parser *s, const char *body) {
-    int64_t where[2] = {-1, 0}, count = 0;
-    int seen_items = 0;
-    if (!expect(s, '{')) return 0;
-    if (!expect(s, '}')) {
-        do {
-            const char *key;
-            size_t n;
-            if (!plain_string(s, &key, &n) || !expect(s, ':')) return 0;
-            if (KEY_IS(key, n, "WebId")) {
-                const char *webid;
-                size_t length;
-                if (!plain_string(s, &webid, &length)) return 0;
-                where[0] = webid - body;
-                where[1] = (int64_t)length;
-            } else if (KEY_IS(key, n, "Items")) {
-                if (seen_items) return 0; /* twice: the general decoder keeps the last list */
-                seen_items = 1;
-                if (null(s)) continue;
-                if (!expect(s, '[')) return 0;
-                if (!expect(s, ']')) {
-                    do {
-                        if (!timed_value(s)) return 0;
-                        count++;
-                    } while (expect(s, ','));
-                    if (!expect(s, ']')) return 0;
-                }
-            } else if (KEY_IS(key, n, "WebException") || KEY_IS(key, n, "Errors")) {
-                if (!null(s)) return 0; /* the stream failed: the general decoder reports it */
-            } else if (!skip_value(s, 0)) {
-                return 0;
-            }
-        } while (expect(s, ','));
-        if (!expect(s, '}')) return 0;
+static int timed_value(Parser *s, void *count) {
+    ValueFields f = {{1, 0, 0, 0}, 0, 0, 0, 0, 0, 0, 0}; /* the flags PI implies when it omits them */
+    if (!object(s, value_member, &f)) return 0;
+    if (!f.has_stamp || (!f.has_value && !f.has_text && f.errors)) return 0; /* an error's text: general decoder */
+    int64_t text_end = (int64_t)s->text.size;
+    if (!append(&s->stamps, &f.stamp, sizeof f.stamp) || !append(&s->values, &f.value, sizeof f.value) ||
+        !append(&s->text_offsets, &text_end, sizeof text_end) || !set_bit(&s->value_valid, s->rows, f.has_value) ||
+        !set_bit(&s->text_valid, s->rows, f.has_text))
+        return 0;
+    Buffer *flags[] = {&s->good, &s->questionable, &s->substituted, &s->annotated};
+    for (int i = 0; i < 4; i++)
+        if (!set_bit(flags[i], s->rows, f.flags[i])) return 0;
+    s->rows++;
+    (*(int64_t *)count)++;
+    return 1;
+}
+
+/* One stream: {"WebId": "...", "Items": [value, ...]}. */
+typedef struct {
+    const char *body;
+    int64_t where[2]; /* the WebId's offset in the body and its length */
+    int64_t count;
+    int seen_items;
+} StreamFields;
+
+static int stream_member(Parser *s, const char *key, size_t n, void *fields) {
+    StreamFields *f = fields;
+    if (KEY_IS(key, n, "WebId")) {
+        const char *webid;
+        size_t length;
+        if (!plain_string(s, &webid, &length)) return 0;
+        f->where[0] = webid - f->body;
+        f->where[1] = (int64_t)length;
+        return 1;
     }
-    if (where[0] < 0 || count >= s->max_count) return 0;
-    return append(&s->webids, where, sizeof where) && append(&s->counts, &count, sizeof count);
+    if (KEY_IS(key, n, "Items")) {
+        if (f->seen_items) return 0; /* twice: the general decoder keeps the last list */
+        f->seen_items = 1;
+        return null(s) || array(s, timed_value, &f->count);
+    }
+    if (KEY_IS(key, n, "WebException") || KEY_IS(key, n, "Errors"))
+        return null(s); /* the stream failed: the general decoder reports it */
+    return skip_value(s, 0);
+}
+
+static int stream(Parser *s, void *body) {
+    StreamFields f = {body, {-1, 0}, 0, 0};
+    if (!object(s, stream_member, &f) || f.where[0] < 0 || f.count >= s->max_count) return 0;
+    return append(&s->webids, f.where, sizeof f.where) && append(&s->counts, &f.count, sizeof f.count);
+}
+
+/* The body: {"Items": [stream, ...]}. */
+typedef struct {
+    const char *start;
+    int has_items;
+} BodyFields;
+
+static int body_member(Parser *s, const char *key, size_t n, void *fields) {
+    BodyFields *f = fields;
+    if (KEY_IS(key, n, "Items")) {
+        if (f->has_items) return 0;
+        f->has_items = 1;
+        return array(s, stream, (void *)f->start);
+    }
+    if (KEY_IS(key, n, "WebException")) return null(s);
+    return skip_value(s, 0);
 }
 
 static int body(Parser *s) {
-    const char *start = s->p;
-    int has_items = 0;
-    if (!expect(s, '{')) return 0;
-    if (!expect(s, '}')) {
-        do {
-            const char *key;
-            size_t n;
-            if (!plain_string(s, &key, &n) || !expect(s, ':')) return 0;
-            if (KEY_IS(key, n, "Items")) {
-                if (has_items || !expect(s, '[')) return 0;
-                has_items = 1;
-                if (!expect(s, ']')) {
-                    do {
-                        if (!stream(s, start)) return 0;
-                    } while (expect(s, ','));
-                    if (!expect(s, ']')) return 0;
-                }
-            } else if (KEY_IS(key, n, "WebException")) {
-                if (!null(s)) return 0;
-            } else if (!skip_value(s, 0)) {
-                return 0;
-            }
-        } while (expect(s, ','));
-        if (!expect(s, '}')) return 0;
-    }
+    BodyFields f = {s->p, 0};
+    if (!object(s, body_member, &f)) return 0;
     skip_ws(s);
-    return has_items && s->p == s->end;
+    return f.has_items && s->p == s->end;
 }
 
 static void release(Parser *s) {
