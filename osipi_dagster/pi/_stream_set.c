@@ -85,7 +85,7 @@ typedef struct {
     Buffer values;    /* per row: double */
     Buffer value_valid, text_valid, good, questionable, substituted, annotated;  /* bitmaps */
     Buffer text_offsets; /* per row + 1: int64 */
-    Buffer text;         /* UTF-8 (ASCII) bytes */
+    Buffer text;         /* UTF-8 bytes */
 } Parser;
 
 static void skip_ws(Parser *s) {
@@ -149,9 +149,14 @@ static int hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
     if (end - p < 4) return 0;
     for (int i = 0; i < 4; i++) {
         unsigned char c = p[i];
-        unsigned d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 16;
-        if (d == 16) return 0;
-        v = v * 16 + d;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v = v * 16 + (c - 'A' + 10);
+        else
+            return 0;
     }
     *out = v;
     return 1;
